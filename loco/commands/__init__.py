@@ -1,0 +1,1 @@
+"""Subcommands of the ``loco`` console script, one module each (see :mod:`loco.cli`)."""

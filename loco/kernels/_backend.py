@@ -1,0 +1,63 @@
+"""Backend availability and selection, shared by every op."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+try:
+    import triton  # noqa: F401
+
+    HAS_TRITON = True
+except ImportError:  # pragma: no cover - depends on the environment
+    HAS_TRITON = False
+
+try:
+    import numba  # noqa: F401
+
+    HAS_NUMBA = True
+except ImportError:  # pragma: no cover - depends on the environment
+    HAS_NUMBA = False
+
+BACKENDS = ("auto", "triton", "numba", "torch")
+
+
+def triton_interpreted() -> bool:
+    """True when Triton kernels run in the CPU interpreter (``TRITON_INTERPRET=1``)."""
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """Map ``backend`` (``"auto"`` included) to the backend that will run on ``device``.
+
+    ``auto``: CUDA -> triton, CPU -> numba, falling back to torch where the package is missing; the environment
+    variable ``LOCO_BACKEND`` overrides ``auto``. An explicit backend that cannot run raises ``RuntimeError``.
+    """
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "auto":
+        env = os.environ.get("LOCO_BACKEND", "").strip().lower()
+        if env and env != "auto":
+            if env not in BACKENDS:
+                raise ValueError(f"LOCO_BACKEND must be one of {BACKENDS}, got {env!r}")
+            backend = env
+        elif device.type == "cuda":
+            return "triton" if HAS_TRITON else "torch"
+        elif device.type == "cpu":
+            return "numba" if HAS_NUMBA else "torch"
+        else:
+            return "torch"
+    if backend == "triton":
+        if not HAS_TRITON:
+            raise RuntimeError("backend='triton' needs the triton package: pip install 'loco[triton]'")
+        if device.type != "cuda" and not (device.type == "cpu" and triton_interpreted()):
+            raise RuntimeError(
+                f"backend='triton' needs CUDA tensors (or TRITON_INTERPRET=1 for CPU tensors), got device {device}"
+            )
+    elif backend == "numba":
+        if not HAS_NUMBA:
+            raise RuntimeError("backend='numba' needs the numba package: pip install numba")
+        if device.type != "cpu":
+            raise RuntimeError(f"backend='numba' runs on CPU tensors only, got device {device}")
+    return backend
