@@ -296,13 +296,16 @@ def _check_geometry_args(grid, camera) -> None:
 def project(xyz: torch.Tensor, grid: VoxelGrid, camera: Camera, *, backend: str = "auto") -> torch.Tensor:
     """Camera-frame points (K, 3) in metres to voxel coordinates (K, 3) ``(d, v, u)``; see :mod:`loco.geometry`.
 
-    Elementwise and memory-bound, so every backend runs the torch expression (one fused pass is no faster than
-    the few torch ops on either device); ``backend`` is validated for a uniform API.
+    Args:
+        xyz: (K, 3) float, metres, camera frame; points with ``Z <= 0`` give non-finite coordinates.
+        grid: the voxel grid.
+        camera: the intrinsics.
+        backend: ``"triton"`` runs one fused kernel; ``"numba"`` a parallel loop; ``"torch"`` the reference.
+
+    Returns:
+        (K, 3) float voxel coordinates; :func:`backproject` is its exact inverse.
     """
-    _check_geometry_args(grid, camera)
-    _check_tensor("xyz", xyz)
-    resolve_backend(backend, xyz.device)
-    return geometry.project(xyz, grid, camera)
+    return _geometry_op("xyz", xyz, grid, camera, backend, "project")
 
 
 def backproject(positions: torch.Tensor, grid: VoxelGrid, camera: Camera, *, backend: str = "auto") -> torch.Tensor:
@@ -317,17 +320,21 @@ def backproject(positions: torch.Tensor, grid: VoxelGrid, camera: Camera, *, bac
     Returns:
         (K, 3) float, ``(X, Y, Z)`` metres, camera frame.
     """
+    return _geometry_op("positions", positions, grid, camera, backend, "backproject")
+
+
+def _geometry_op(name: str, points, grid, camera, backend: str, op: str) -> torch.Tensor:
     _check_geometry_args(grid, camera)
-    _check_tensor("positions", positions)
-    if positions.ndim != 2 or positions.shape[1] != 3:
-        raise ValueError(f"positions must have shape (K, 3), got shape {tuple(positions.shape)}")
-    if not positions.is_floating_point():
-        raise TypeError(f"positions must be a floating-point tensor, got dtype {positions.dtype}")
-    backend = resolve_backend(backend, positions.device)
-    if backend == "torch" or positions.shape[0] == 0:
-        return geometry.backproject(positions, grid, camera)
+    _check_tensor(name, points, 2)
+    if points.shape[1] != 3:
+        raise ValueError(f"{name} must have shape (K, 3), got shape {tuple(points.shape)}")
+    if not points.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {points.dtype}")
+    backend = resolve_backend(backend, points.device)
+    if backend == "torch" or points.shape[0] == 0:
+        return getattr(geometry, op)(points, grid, camera)
     if backend == "numba":
-        from loco.kernels.geometry_numba import backproject_numba as kernel
+        from loco.kernels import geometry_numba as module
     else:
-        from loco.kernels.geometry_triton import backproject_triton as kernel
-    return kernel(positions, grid, camera)
+        from loco.kernels import geometry_triton as module
+    return getattr(module, f"{op}_{backend}")(points, grid, camera)

@@ -41,7 +41,7 @@ def find_peaks_torch(
     Returns:
         flat (K,) int64 flat index into ``volume``, score (K,) float32, offset (K, 3) float32 (zeros if no refine).
     """
-    vol = volume.to(torch.float32)
+    vol = volume if volume.dtype in (torch.float32, torch.float64) else volume.to(torch.float32)
     padded = F.pad(vol, (1, 1, 1, 1, 1, 1), value=float("-inf"))
     _, depth, height, width = vol.shape
     centre = padded[:, 1:-1, 1:-1, 1:-1]
@@ -59,5 +59,5 @@ def find_peaks_torch(
         for axis, (ed, ev, eu) in enumerate(((1, 0, 0), (0, 1, 0), (0, 0, 1))):
             hm = padded[pc, pd - ed, pv - ev, pu - eu]
             hp = padded[pc, pd + ed, pv + ev, pu + eu]
-            offset[:, axis] = refine_offsets(score, hm, hp, refine)
-    return flat, score, offset
+            offset[:, axis] = refine_offsets(score, hm, hp, refine).to(torch.float32)
+    return flat, score.to(torch.float32), offset
