@@ -80,8 +80,12 @@ class LightBackbone(nn.Module):
         return self.layers(self.stem(x))
 
 
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
 def _light_output_size(size: int) -> int:
-    return -(-size // 32)
+    return _ceil_div(size, 32)
 
 
 class _Up(nn.Module):
@@ -181,7 +185,7 @@ class CodePredictor(PretrainedMixin, nn.Module):
     def code_size(self, height: int, width: int) -> tuple[int, int]:
         """``(h, w)`` of the code predicted for an ``height x width`` image (the VHA's code of its grid)."""
         s = self.code_stride // 8
-        return -(-(-(-height // 8)) // s), -(-(-(-width // 8)) // s)
+        return _ceil_div(_ceil_div(height, 8), s), _ceil_div(_ceil_div(width, 8), s)
 
     def _output_size(self, size: int) -> int:
         n = inception_output_size(size) if self.backbone == "inception_v3" else _light_output_size(size)

@@ -244,7 +244,11 @@ class Inception3(nn.Module):
             ValueError: a key is missing, unexpected or of another shape.
         """
         own = self.state_dict()
-        drop = tuple(p for p, keep in (("fc.", self.num_classes is not None), ("AuxLogits.", self.AuxLogits is not None)) if not keep)
+        drop = tuple(
+            p
+            for p, keep in (("fc.", self.num_classes is not None), ("AuxLogits.", self.AuxLogits is not None))
+            if not keep
+        )
         state = {k: v for k, v in state_dict.items() if not k.startswith(drop)} if drop else dict(state_dict)
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))

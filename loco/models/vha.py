@@ -66,9 +66,9 @@ class VHA(PretrainedMixin, nn.Module):
 
     | version | (d1, d2, d3) | (s1, s2, s3) | code (JTA grid 316 x 136 x 240) | parameters |
     | --- | --- | --- | --- | --- |
-    | 1 | (1, 2, 2) | (1, 2, 1) | 1 x 158 x 68 x 120 | 7,843,452 |
+    | 1 | (1, 2, 2) | (1, 2, 1) | 1 x 158 x 68 x 120 | 8,753,845 |
     | 2 | (2, 4, 4) | (2, 2, 1) | 1 x 79 x 34 x 60 | 3,448,442 |
-    | 3 | (2, 4, 8) | (2, 2, 2) | 1 x 39 x 17 x 30 | 1,713,990 |
+    | 3 | (2, 4, 8) | (2, 2, 2) | 1 x 39 x 17 x 30 | 3,290,402 |
 
     Sizes: ``H'`` and ``W'`` need not be multiples of the total stride ``S = s1*s2*s3``. :meth:`encode` pads the
     volumes with zeros at the bottom/right up to the next multiple of ``S`` (135 -> 136 for 1080-pixel images at
@@ -157,9 +157,7 @@ class VHA(PretrainedMixin, nn.Module):
         if not isinstance(code, torch.Tensor):
             raise TypeError(f"code must be a torch.Tensor, got {type(code).__name__}")
         if code.ndim != 5 or code.shape[1] != 1 or code.shape[2] != self.code_channels:
-            raise ValueError(
-                f"code must have shape (B, 1, {self.code_channels}, h, w), got shape {tuple(code.shape)}"
-            )
+            raise ValueError(f"code must have shape (B, 1, {self.code_channels}, h, w), got shape {tuple(code.shape)}")
         if not code.is_floating_point():
             raise TypeError(f"code must be a floating-point tensor, got dtype {code.dtype}")
 
