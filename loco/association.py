@@ -26,7 +26,7 @@ from scipy.optimize import linear_sum_assignment
 
 from loco.skeleton import LIMBS, NUM_JOINTS, THS
 
-__all__ = ["METHODS", "MAX_LIMB", "Association", "associate", "associate_indices", "graph_bounds"]
+__all__ = ["METHODS", "MAX_LIMB", "Association", "associate", "associate_indices", "graph_bounds", "voxel_tolerance"]
 
 METHODS: tuple[str, ...] = ("paper", "hungarian")
 
@@ -129,7 +129,7 @@ def _cdist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("abk,abk->ab", diff, diff))
 
 
-def _paper(p, j, s, ths, lim) -> list[np.ndarray]:
+def _paper(p, j, s, tol, ths, lim) -> list[np.ndarray]:
     order = np.argsort(-s, kind="stable")
     heads = order[j[order] == 0]
     slots = np.full((len(heads), NUM_JOINTS), -1, np.int64)
@@ -146,8 +146,9 @@ def _paper(p, j, s, ths, lim) -> list[np.ndarray]:
         for other in range(t):
             if np.isfinite(lim[t, other]):
                 has = slots[:, other] >= 0
-                limb = _cdist(np.where(has[:, None], p[np.maximum(slots[:, other], 0)], np.nan), p[cand])
-                ok &= ~has[:, None] | (limb <= lim[t, other])
+                other_idx = np.maximum(slots[:, other], 0)
+                limb = _cdist(np.where(has[:, None], p[other_idx], np.nan), p[cand])
+                ok &= ~has[:, None] | (limb <= lim[t, other] + tol[other_idx][:, None] + tol[cand][None])
         ranked = np.argsort(np.where(ok, dist, np.inf), axis=1, kind="stable")  # ties: the higher-scored peak
         n_ok = ok.sum(axis=1).tolist()
         used: set[int] = set()
@@ -160,7 +161,7 @@ def _paper(p, j, s, ths, lim) -> list[np.ndarray]:
     return list(slots)
 
 
-def _hungarian(p, j, s, ths, bound, lim, min_joints) -> list[np.ndarray]:
+def _hungarian(p, j, s, tol, ths, bound, lim, min_joints) -> list[np.ndarray]:
     order = np.argsort(-s, kind="stable")
     slots = np.zeros((0, NUM_JOINTS), np.int64)
     seeded = np.zeros(0, bool)
@@ -171,17 +172,19 @@ def _hungarian(p, j, s, ths, bound, lim, min_joints) -> list[np.ndarray]:
         matched = np.zeros(len(cand), bool)
         if len(slots):
             present = slots >= 0
-            pos = np.where(present[..., None], p[np.maximum(slots, 0)], np.nan)  # (P, 14, 3)
+            safe = np.maximum(slots, 0)
+            pos = np.where(present[..., None], p[safe], np.nan)  # (P, 14, 3)
             rows = np.arange(len(slots))
             # anchor: the present joint nearest to t in the skeleton graph (ties: lower index)
             graph = np.where(present, bound[t][None], np.inf)
             anchor = np.argmin(graph, axis=1)
             cost = _cdist(pos[rows, anchor], p[cand])  # (P, C)
-            ok = cost <= graph[rows, anchor][:, None]
+            ok = cost <= graph[rows, anchor][:, None] + tol[safe[rows, anchor]][:, None] + tol[cand][None]
             if t > 0:
                 ok &= ~present[:, 0, None] | (_cdist(pos[:, 0], p[cand]) < ths[t])
             for other in np.flatnonzero(np.isfinite(lim[t])):
-                ok &= ~present[:, other, None] | (_cdist(pos[:, other], p[cand]) <= lim[t, other])
+                gate = lim[t, other] + tol[safe[:, other]][:, None] + tol[cand][None]
+                ok &= ~present[:, other, None] | (_cdist(pos[:, other], p[cand]) <= gate)
             if ok.any():
                 big = min(cost.shape) * float(np.max(cost[ok])) + 1.0
                 r, c = linear_sum_assignment(np.where(ok, cost, big))
@@ -207,6 +210,7 @@ def associate_indices(
     *,
     ths=THS,
     max_limb: dict[tuple[int, int], float] | None = None,
+    tolerance=0.0,
     min_joints: int = 2,
 ) -> np.ndarray:
     """Group joints into people; returns which input row fills each slot.
@@ -219,6 +223,9 @@ def associate_indices(
         ths: (14,) head_top-to-joint limits in metres; default :data:`loco.skeleton.THS`.
         max_limb: longest allowed limb per ``(a, b)`` of :data:`loco.skeleton.LIMBS`; default :data:`MAX_LIMB`.
             Pass ``{}`` to turn the limb check off (the original behaviour).
+        tolerance: position uncertainty of the joints in metres, a number or (K,) per joint: a limb between joints
+            ``a`` and ``b`` may be ``max_limb + tolerance[a] + tolerance[b]`` long. Integer peaks are off by up to
+            half a voxel, tens of centimetres at JTA distances: pass :func:`voxel_tolerance` for them.
         min_joints: ``"hungarian"`` only: people seeded from a joint other than head_top need this many joints.
 
     Returns:
@@ -240,10 +247,21 @@ def associate_indices(
     if isinstance(min_joints, bool) or not isinstance(min_joints, int) or min_joints < 1:
         raise ValueError(f"min_joints must be an int >= 1, got {min_joints!r}")
     p, j, s, _ = _inputs(xyz, joint, score)
+    if hasattr(tolerance, "detach"):
+        tolerance = tolerance.detach().cpu().numpy()
+    tol = (
+        np.broadcast_to(np.asarray(tolerance, dtype=np.float64), (len(p),))
+        if np.ndim(tolerance) == 0
+        else (np.asarray(tolerance, dtype=np.float64))
+    )
+    if tol.shape != (len(p),):
+        raise ValueError(f"tolerance must be a number or have shape ({len(p)},), got shape {tol.shape}")
+    if not (np.isfinite(tol).all() and (tol >= 0).all()):
+        raise ValueError("tolerance must be finite and >= 0")
     if method == "paper":
-        people = _paper(p, j, s, ths_arr, _limb_matrix(max_limb))
+        people = _paper(p, j, s, tol, ths_arr, _limb_matrix(max_limb))
     else:
-        people = _hungarian(p, j, s, ths_arr, graph_bounds(max_limb), _limb_matrix(max_limb), min_joints)
+        people = _hungarian(p, j, s, tol, ths_arr, graph_bounds(max_limb), _limb_matrix(max_limb), min_joints)
     return np.stack(people) if people else np.zeros((0, NUM_JOINTS), np.int64)
 
 
@@ -255,6 +273,7 @@ def associate(
     *,
     ths=THS,
     max_limb: dict[tuple[int, int], float] | None = None,
+    tolerance=0.0,
     min_joints: int = 2,
 ) -> Association:
     """Group detected joints into people (the pipeline's association step).
@@ -265,13 +284,15 @@ def associate(
         score: (K,) peak confidence (heatmap value).
         method: ``"paper"`` (the paper's head-distance rule, without reusing joints) or ``"hungarian"`` (joint
             per-type assignment, people seeded from any joint).
-        ths, max_limb, min_joints: see :func:`associate_indices`.
+        ths, max_limb, tolerance, min_joints: see :func:`associate_indices`.
 
     Returns:
         :class:`Association` ``(poses (P, 14, 3), confidence (P, 14))``, float32, NaN / 0 for missing joints; torch
         tensors on the input's device when ``xyz`` is a tensor, numpy arrays otherwise.
     """
-    idx = associate_indices(xyz, joint, score, method, ths=ths, max_limb=max_limb, min_joints=min_joints)
+    idx = associate_indices(
+        xyz, joint, score, method, ths=ths, max_limb=max_limb, tolerance=tolerance, min_joints=min_joints
+    )
     p, _, s, torch_mod = _inputs(xyz, joint, score)
     present = idx >= 0
     safe = np.maximum(idx, 0)
@@ -282,3 +303,18 @@ def associate(
         device = xyz.device
         return Association(torch_mod.from_numpy(poses).to(device), torch_mod.from_numpy(conf).to(device))
     return Association(poses, conf)
+
+
+def voxel_tolerance(xyz, grid, camera) -> np.ndarray:
+    """(K,) half the diagonal of the voxel at each joint, metres: how far an integer peak can be from the joint.
+
+    Args:
+        xyz: (K, 3) joint positions, metres, camera frame.
+        grid: the :class:`loco.VoxelGrid` the peaks were found on.
+        camera: the :class:`loco.Camera`.
+    """
+    p = xyz.detach().cpu().numpy() if hasattr(xyz, "detach") else np.asarray(xyz, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64).reshape(-1, 3)
+    depth = np.linalg.norm(p, axis=1) if grid.depth_mode == "distance" else p[:, 2]
+    lateral = grid.stride * np.maximum(depth, 0.0) / min(camera.fx, camera.fy)  # metres per voxel across the ray
+    return 0.5 * np.sqrt(grid.bin_size**2 + 2.0 * lateral**2)

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from loco import ops
-from loco.association import METHODS, associate
+from loco.association import METHODS, associate, voxel_tolerance
 from loco.geometry import Camera, VoxelGrid
 from loco.metrics import JTA_THRESHOLDS, MATCHINGS, DetectionMeter, panoptic_metrics, poses_to_rows
 from loco.skeleton import NUM_JOINTS
@@ -75,7 +75,7 @@ class OracleConfig:
         backend: ops backend.
     """
 
-    peaks: tuple[str, ...] = tuple(PEAK_MODES)
+    peaks: tuple[str, ...] = ("original", "gaussian")
     associations: tuple[str, ...] = METHODS
     matching: str = "greedy"
     thresholds: tuple[float, ...] = JTA_THRESHOLDS
@@ -162,9 +162,7 @@ def oracle_peaks(
     mask = ground_truth_mask(poses3d, grid, camera)
     joints = torch.arange(NUM_JOINTS).expand(poses3d.shape[0], -1)[mask]
     centers = ops.project(poses3d[mask].to(torch.float64), grid, camera).to(torch.float32)
-    volume = ops.render_heatmaps(
-        centers, joints, grid, sigma=sigma, snap=snap, batch_size=1, out=out, backend=backend
-    )
+    volume = ops.render_heatmaps(centers, joints, grid, sigma=sigma, snap=snap, batch_size=1, out=out, backend=backend)
     result = {}
     for refine in refines:
         peaks = ops.find_peaks(volume, threshold=threshold, connectivity=connectivity, refine=refine, backend=backend)
@@ -203,9 +201,7 @@ class _Row:
         if self.person_f1:
             out["person_f1"] = 100.0 * float(np.mean(self.person_f1))
             out["person_tp"], out["person_fp"], out["person_fn"] = self.person_tp, self.person_fp, self.person_fn
-            out["person_mpjpe_mm"] = (
-                self.person_err_sum / self.person_err_count if self.person_err_count else math.nan
-            )
+            out["person_mpjpe_mm"] = self.person_err_sum / self.person_err_count if self.person_err_count else math.nan
         return out
 
 
@@ -290,8 +286,9 @@ def evaluate_oracle(
                 xyz, joint, score = read[refine]
                 peak_rows = np.concatenate([joint.numpy()[:, None].astype(np.float64), xyz.numpy()], axis=1)
                 rows[f"{mode}/peaks"].update(peak_rows, gt_rows, None, None, config.person_distance)
+                tol = voxel_tolerance(xyz, grid, camera) if refine is None else 0.0
                 for method in config.associations:
-                    poses_pred, _ = associate(xyz.numpy(), joint.numpy(), score.numpy(), method)
+                    poses_pred, _ = associate(xyz.numpy(), joint.numpy(), score.numpy(), method, tolerance=tol)
                     rows[f"{mode}/{method}"].update(
                         poses_to_rows(poses_pred), gt_rows, poses_pred, gt_poses, config.person_distance
                     )
@@ -300,7 +297,11 @@ def evaluate_oracle(
         "rows": {name: row.summary() for name, row in rows.items()},
         "config": {**asdict(config), "grid": grid.to_dict()},
         "frames": len(indices),
-        "people_per_frame": {"min": min(people, default=0), "max": max(people, default=0), "mean": float(np.mean(people)) if people else 0.0},
+        "people_per_frame": {
+            "min": min(people, default=0),
+            "max": max(people, default=0),
+            "mean": float(np.mean(people)) if people else 0.0,
+        },
         "seconds_per_frame": elapsed / max(len(indices), 1),
     }
 
@@ -396,9 +397,12 @@ def _environment() -> dict:
     commit = None
     try:
         repo = Path(__file__).resolve().parents[1]
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=5, check=False
-        ).stdout.strip() or None
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=5, check=False
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         pass
     return {
