@@ -78,6 +78,7 @@ class Person:
         position: (2,) ground position of the pelvis centre projection, metres.
         joints: (14, 3) float64 world coordinates, JTA order.
         toes: (2, 3) float64 world coordinates of the right and left toe tips (drawing only).
+        head_axes: (3, 3) float64, columns: the head's forward, left and up unit vectors in the world.
         colors: RGB floats in [0, 1]: ``skin``, ``hair``, ``shirt``, ``trousers``, ``shoes``.
         long_sleeves, long_trousers: which segments are clothed.
     """
@@ -91,6 +92,7 @@ class Person:
     position: np.ndarray = field(default_factory=lambda: np.zeros(2))
     joints: np.ndarray = field(default_factory=lambda: np.zeros((14, 3)))
     toes: np.ndarray = field(default_factory=lambda: np.zeros((2, 3)))
+    head_axes: np.ndarray = field(default_factory=lambda: np.eye(3))
     colors: dict[str, np.ndarray] = field(default_factory=dict)
     long_sleeves: bool = True
     long_trousers: bool = True
@@ -262,7 +264,7 @@ def _sample_angles(activity: str, rng: np.random.Generator) -> dict[str, float]:
     return a
 
 
-def pose_joints(lengths: dict[str, float], angles: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+def pose_joints(lengths: dict[str, float], angles: dict[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Forward kinematics in the person's local frame (``x`` forward, ``y`` left, ``z`` up), feet on ``z = 0``.
 
     Args:
@@ -270,7 +272,8 @@ def pose_joints(lengths: dict[str, float], angles: dict[str, float]) -> tuple[np
         angles: joint angles in degrees (see :func:`sample_person`).
 
     Returns:
-        joints (14, 3) float64 in JTA order, and toes (2, 3) float64 (right, left).
+        joints (14, 3) float64 in JTA order, toes (2, 3) float64 (right, left), and the head's axes (3, 3)
+        (columns forward, left, up).
     """
     d = {k: np.radians(v) for k, v in angles.items()}
     s = lengths
@@ -312,7 +315,7 @@ def pose_joints(lengths: dict[str, float], angles: dict[str, float]) -> tuple[np
     lift = s["ankle"] - min(joints[10, 2], joints[13, 2])
     joints[:, 2] += lift
     toes[:, 2] += lift
-    return joints, toes
+    return joints, toes, head
 
 
 _SKIN = np.array(
@@ -351,7 +354,7 @@ def sample_person(rng: np.random.Generator, activity: str | None = None, height:
         height = sample_height(rng)
     lengths = segment_lengths(height, rng)
     angles = _sample_angles(activity, rng)
-    joints, toes = pose_joints(lengths, angles)
+    joints, toes, head_axes = pose_joints(lengths, angles)
     colors = {
         "skin": _jitter_color(_SKIN[rng.integers(len(_SKIN))], rng, 0.02),
         "hair": _jitter_color(_HAIR[rng.integers(len(_HAIR))], rng, 0.02),
@@ -367,6 +370,7 @@ def sample_person(rng: np.random.Generator, activity: str | None = None, height:
         angles=angles,
         joints=joints,
         toes=toes,
+        head_axes=head_axes,
         colors=colors,
         long_sleeves=bool(rng.random() < 0.6),
         long_trousers=bool(rng.random() < 0.8),
@@ -379,6 +383,7 @@ def place(person: Person, position: np.ndarray, heading: float) -> Person:
     offset = np.array([position[0], position[1], 0.0])
     person.joints = person.joints @ rot.T + offset
     person.toes = person.toes @ rot.T + offset
+    person.head_axes = rot @ person.head_axes
     person.heading = float(heading)
     person.position = np.asarray(position, dtype=np.float64)
     return person
