@@ -22,6 +22,10 @@ __all__ = ["Camera", "VoxelGrid", "project", "backproject"]
 
 _DEPTH_MODES = ("distance", "z")
 
+#: Horizontal field of view of the JTA camera, ``2 * atan(960 / 1158)`` = 79.33 degrees: the default for images
+#: whose camera is unknown.
+JTA_HFOV_DEG: float = math.degrees(2 * math.atan(960 / 1158))
+
 
 @dataclass(frozen=True)
 class Camera:
@@ -53,10 +57,9 @@ class Camera:
         return cls(1158.0, 1158.0, 960.0, 540.0)
 
     @classmethod
-    def from_fov(cls, width: int, height: int, hfov_deg: float = 79.0) -> Camera:
-        """A camera with the principal point at the image centre and the given horizontal field of view.
-
-        The default 79 degrees is the JTA camera's (``2 * atan(960 / 1158)``).
+    def from_fov(cls, width: int, height: int, hfov_deg: float = JTA_HFOV_DEG) -> Camera:
+        """A camera with square pixels, the principal point at the image centre and the given horizontal field of
+        view; the default is the JTA camera's (:data:`JTA_HFOV_DEG`), so ``from_fov(1920, 1080) == Camera.jta()``.
         """
         if not 0 < hfov_deg < 180:
             raise ValueError(f"hfov_deg must be in (0, 180), got {hfov_deg}")

@@ -1,0 +1,125 @@
+"""Bad input to the ops raises a ValueError/TypeError/RuntimeError that names the argument."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from loco import Camera, VoxelGrid, ops
+from loco.kernels import _backend
+
+C = torch.zeros(2, 3)
+J = torch.zeros(2, dtype=torch.long)
+SHAPE = (2, 4, 5, 6)
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, error, match",
+    [
+        ((C.numpy(), J, SHAPE), {}, TypeError, "centers"),
+        ((torch.zeros(2, 2), J, SHAPE), {}, ValueError, "centers"),
+        ((torch.zeros(2, 3, 1), J, SHAPE), {}, ValueError, "centers"),
+        ((C.long(), J, SHAPE), {}, TypeError, "centers"),
+        ((C, J.float(), SHAPE), {}, TypeError, "joint_types"),
+        ((C, J[:1], SHAPE), {}, ValueError, "joint_types"),
+        ((C, torch.tensor([0, 2]), SHAPE), {}, ValueError, "joint_types"),
+        ((C, torch.tensor([0, -1]), SHAPE), {}, ValueError, "joint_types"),
+        ((C, J, SHAPE), {"sigma": 0.0}, ValueError, "sigma"),
+        ((C, J, SHAPE), {"sigma": -1.0}, ValueError, "sigma"),
+        ((C, J, SHAPE), {"sigma": float("inf")}, ValueError, "sigma"),
+        ((C, J, SHAPE), {"radius": -1}, ValueError, "radius"),
+        ((C, J, SHAPE), {"radius": 1.5}, ValueError, "radius"),
+        ((C, J, (4, 5)), {}, TypeError, "grid_or_shape"),
+        ((C, J, (2, 0, 5, 6)), {}, ValueError, "grid_or_shape"),
+        ((C, J, SHAPE), {"batch_index": torch.tensor([0, 3]), "batch_size": 2}, ValueError, "batch_index"),
+        ((C, J, SHAPE), {"batch_index": torch.tensor([0])}, ValueError, "batch_index"),
+        ((C, J, SHAPE), {"batch_index": torch.tensor([0.0, 1.0])}, TypeError, "batch_index"),
+        ((C, J, SHAPE), {"batch_size": 0}, ValueError, "batch_size"),
+        ((C, J, SHAPE), {"out": torch.zeros(1, 2, 4, 5, 6, dtype=torch.float64)}, TypeError, "out"),
+        ((C, J, SHAPE), {"out": torch.zeros(1, 2, 4, 5, 7)}, ValueError, "out"),
+        ((C, J, SHAPE), {"out": torch.zeros(1, 2, 4, 5, 12)[..., ::2]}, ValueError, "out"),
+        ((C, J, SHAPE), {"out": torch.zeros(1, 2, 4, 5, 6), "batch_size": 2}, ValueError, "batch_size"),
+        ((C, J, SHAPE), {"backend": "cuda"}, ValueError, "backend"),
+    ],
+)
+def test_render_heatmaps_bad_input(args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        ops.render_heatmaps(*args, **kwargs)
+
+
+V = torch.rand(2, 3, 4, 5)
+
+
+@pytest.mark.parametrize(
+    "volume, kwargs, error, match",
+    [
+        (V.numpy(), {}, TypeError, "volume"),
+        (torch.rand(3, 4, 5), {}, ValueError, "volume"),
+        (torch.rand(1, 1, 1, 3, 4, 5), {}, ValueError, "volume"),
+        ((V * 10).long(), {}, TypeError, "volume"),
+        (V > 0.5, {}, TypeError, "volume"),
+        (V, {"threshold": float("nan")}, ValueError, "threshold"),
+        (V, {"threshold": "0.1"}, ValueError, "threshold"),
+        (V, {"connectivity": 18}, ValueError, "connectivity"),
+        (V, {"ties": "loose"}, ValueError, "ties"),
+        (V, {"refine": "cubic"}, ValueError, "refine"),
+        (V, {"backend": "numpy"}, ValueError, "backend"),
+    ],
+)
+def test_find_peaks_bad_input(volume, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        ops.find_peaks(volume, **kwargs)
+
+
+@pytest.mark.parametrize("op, name", [(ops.project, "xyz"), (ops.backproject, "positions")])
+def test_geometry_bad_input(op, name):
+    grid, cam = VoxelGrid.jta(), Camera.jta()
+    with pytest.raises(ValueError, match=name):
+        op(torch.zeros(4, 2), grid, cam)
+    with pytest.raises(TypeError, match=name):
+        op(torch.zeros(4, 3, dtype=torch.long), grid, cam)
+    with pytest.raises(TypeError, match="grid"):
+        op(torch.zeros(4, 3), (316, 136, 240), cam)
+    with pytest.raises(TypeError, match="camera"):
+        op(torch.zeros(4, 3), grid, (1158, 1158, 960, 540))
+
+
+def test_tensors_on_different_devices():
+    meta = torch.zeros(2, dtype=torch.long, device="meta")
+    with pytest.raises(ValueError, match="joint_types"):
+        ops.render_heatmaps(C, meta, SHAPE, backend="torch")
+    with pytest.raises(ValueError, match="batch_index"):
+        ops.render_heatmaps(C, J, SHAPE, batch_index=meta, backend="torch")
+
+
+def test_missing_backend_raises_with_hint(monkeypatch):
+    monkeypatch.setattr(_backend, "HAS_NUMBA", False)
+    monkeypatch.setattr(_backend, "HAS_TRITON", False)
+    with pytest.raises(RuntimeError, match="pip install numba"):
+        ops.find_peaks(V, backend="numba")
+    with pytest.raises(RuntimeError, match="triton"):
+        ops.find_peaks(V, backend="triton")
+    assert _backend.resolve_backend("auto", torch.device("cpu")) == "torch"  # auto falls back quietly
+
+
+def test_triton_on_cpu_needs_the_interpreter(monkeypatch):
+    monkeypatch.setattr(_backend, "HAS_TRITON", True)
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    with pytest.raises(RuntimeError, match="CUDA"):
+        ops.render_heatmaps(C, J, SHAPE, backend="triton")
+
+
+def test_numba_refuses_non_cpu_tensors():
+    with pytest.raises(RuntimeError, match="CPU"):
+        _backend.resolve_backend("numba", torch.device("cuda"))
+
+
+def test_loco_backend_env_overrides_auto(monkeypatch):
+    monkeypatch.setenv("LOCO_BACKEND", "torch")
+    assert _backend.resolve_backend("auto", torch.device("cpu")) == "torch"
+    monkeypatch.setenv("LOCO_BACKEND", "fortran")
+    with pytest.raises(ValueError, match="LOCO_BACKEND"):
+        _backend.resolve_backend("auto", torch.device("cpu"))
+    monkeypatch.delenv("LOCO_BACKEND")
+    assert _backend.resolve_backend("auto", torch.device("cpu")) == ("numba" if _backend.HAS_NUMBA else "torch")
+    assert _backend.resolve_backend("auto", torch.device("cuda")) == ("triton" if _backend.HAS_TRITON else "torch")
