@@ -14,7 +14,12 @@ joint even when another head had already taken it, duplicating it):
   within the head limit ``THS`` (if the person has a head) and within the skeleton-graph bound (sum of
   :data:`MAX_LIMB` along the shortest limb path) of *every* joint the person has. Peaks left over seed new people,
   so a person whose head (or neck, ...) was missed is still found; seeded people with fewer than ``min_joints``
-  joints (by default lone duplicates) are dropped.
+  joints are dropped (a lone peak is more often an echo or a false detection than a person).
+
+Both methods: a peak never starts a person (a head in ``"paper"``, a seed in ``"hungarian"``) when it lies within
+``duplicate_radius`` of a peak of its type that is already in a person: two peaks of one joint type that close are
+one joint found twice (two head_tops cannot be 10 cm apart), and the weaker is dropped instead of becoming a
+phantom person.
 """
 
 from __future__ import annotations
@@ -129,9 +134,23 @@ def _cdist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(np.einsum("abk,abk->ab", diff, diff))
 
 
-def _paper(p, j, s, tol, ths, lim) -> list[np.ndarray]:
+def _not_echoes(p: np.ndarray, cand: np.ndarray, taken: np.ndarray, radius: float) -> np.ndarray:
+    """The candidates (in order) farther than ``radius`` from every taken peak and every earlier kept candidate."""
+    if radius <= 0 or len(cand) == 0:
+        return cand
+    keep: list[int] = []
+    ref = p[taken]
+    for c in cand.tolist():
+        if (len(ref) == 0 or np.min(np.linalg.norm(ref - p[c], axis=1)) > radius) and (
+            not keep or np.min(np.linalg.norm(p[keep] - p[c], axis=1)) > radius
+        ):
+            keep.append(c)
+    return np.asarray(keep, dtype=np.int64)
+
+
+def _paper(p, j, s, tol, ths, lim, radius) -> list[np.ndarray]:
     order = np.argsort(-s, kind="stable")
-    heads = order[j[order] == 0]
+    heads = _not_echoes(p, order[j[order] == 0], np.zeros(0, np.int64), radius)
     slots = np.full((len(heads), NUM_JOINTS), -1, np.int64)
     slots[:, 0] = heads
     # Types are independent given the earlier types (a head's choice of type t depends on the type-t peaks the
@@ -161,7 +180,7 @@ def _paper(p, j, s, tol, ths, lim) -> list[np.ndarray]:
     return list(slots)
 
 
-def _hungarian(p, j, s, tol, ths, bound, lim, min_joints) -> list[np.ndarray]:
+def _hungarian(p, j, s, tol, ths, bound, lim, min_joints, radius) -> list[np.ndarray]:
     order = np.argsort(-s, kind="stable")
     slots = np.zeros((0, NUM_JOINTS), np.int64)
     seeded = np.zeros(0, bool)
@@ -191,7 +210,8 @@ def _hungarian(p, j, s, tol, ths, bound, lim, min_joints) -> list[np.ndarray]:
                 keep = ok[r, c]
                 slots[r[keep], t] = cand[c[keep]]
                 matched[c[keep]] = True
-        new = cand[~matched]
+        taken = slots[:, t][slots[:, t] >= 0] if len(slots) else np.zeros(0, np.int64)
+        new = _not_echoes(p, cand[~matched], taken, radius)
         if len(new):
             fresh = np.full((len(new), NUM_JOINTS), -1, np.int64)
             fresh[:, t] = new
@@ -212,6 +232,7 @@ def associate_indices(
     max_limb: dict[tuple[int, int], float] | None = None,
     tolerance=0.0,
     min_joints: int = 2,
+    duplicate_radius: float = 0.1,
 ) -> np.ndarray:
     """Group joints into people; returns which input row fills each slot.
 
@@ -227,6 +248,7 @@ def associate_indices(
             ``a`` and ``b`` may be ``max_limb + tolerance[a] + tolerance[b]`` long. Integer peaks are off by up to
             half a voxel, tens of centimetres at JTA distances: pass :func:`voxel_tolerance` for them.
         min_joints: ``"hungarian"`` only: people seeded from a joint other than head_top need this many joints.
+        duplicate_radius: metres; a peak this close to a same-type peak already in a person starts no person.
 
     Returns:
         (P, 14) int64 row index into the inputs, -1 where a joint is missing; every row index appears at most once.
@@ -246,6 +268,8 @@ def associate_indices(
             raise ValueError(f"max_limb keys must be limbs of loco.skeleton.LIMBS, got {key}")
     if isinstance(min_joints, bool) or not isinstance(min_joints, int) or min_joints < 1:
         raise ValueError(f"min_joints must be an int >= 1, got {min_joints!r}")
+    if isinstance(duplicate_radius, bool) or not isinstance(duplicate_radius, (int, float)) or duplicate_radius < 0:
+        raise ValueError(f"duplicate_radius must be a number >= 0, got {duplicate_radius!r}")
     p, j, s, _ = _inputs(xyz, joint, score)
     if hasattr(tolerance, "detach"):
         tolerance = tolerance.detach().cpu().numpy()
@@ -259,9 +283,11 @@ def associate_indices(
     if not (np.isfinite(tol).all() and (tol >= 0).all()):
         raise ValueError("tolerance must be finite and >= 0")
     if method == "paper":
-        people = _paper(p, j, s, tol, ths_arr, _limb_matrix(max_limb))
+        people = _paper(p, j, s, tol, ths_arr, _limb_matrix(max_limb), float(duplicate_radius))
     else:
-        people = _hungarian(p, j, s, tol, ths_arr, graph_bounds(max_limb), _limb_matrix(max_limb), min_joints)
+        people = _hungarian(
+            p, j, s, tol, ths_arr, graph_bounds(max_limb), _limb_matrix(max_limb), min_joints, float(duplicate_radius)
+        )
     return np.stack(people) if people else np.zeros((0, NUM_JOINTS), np.int64)
 
 
@@ -275,6 +301,7 @@ def associate(
     max_limb: dict[tuple[int, int], float] | None = None,
     tolerance=0.0,
     min_joints: int = 2,
+    duplicate_radius: float = 0.1,
 ) -> Association:
     """Group detected joints into people (the pipeline's association step).
 
@@ -284,14 +311,22 @@ def associate(
         score: (K,) peak confidence (heatmap value).
         method: ``"paper"`` (the paper's head-distance rule, without reusing joints) or ``"hungarian"`` (joint
             per-type assignment, people seeded from any joint).
-        ths, max_limb, tolerance, min_joints: see :func:`associate_indices`.
+        ths, max_limb, tolerance, min_joints, duplicate_radius: see :func:`associate_indices`.
 
     Returns:
         :class:`Association` ``(poses (P, 14, 3), confidence (P, 14))``, float32, NaN / 0 for missing joints; torch
         tensors on the input's device when ``xyz`` is a tensor, numpy arrays otherwise.
     """
     idx = associate_indices(
-        xyz, joint, score, method, ths=ths, max_limb=max_limb, tolerance=tolerance, min_joints=min_joints
+        xyz,
+        joint,
+        score,
+        method,
+        ths=ths,
+        max_limb=max_limb,
+        tolerance=tolerance,
+        min_joints=min_joints,
+        duplicate_radius=duplicate_radius,
     )
     p, _, s, torch_mod = _inputs(xyz, joint, score)
     present = idx >= 0
