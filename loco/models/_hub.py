@@ -110,6 +110,18 @@ class PretrainedMixin:
         """Write ``model.safetensors`` + ``config.json`` to ``directory``; see :func:`save_pretrained`."""
         return save_pretrained(self, directory, metadata)
 
+    def to_channels_last(self):
+        """Put 4-D weights in ``channels_last`` and 5-D ones in ``channels_last_3d`` (in place; returns self).
+
+        ``module.to(memory_format=torch.channels_last)`` refuses the VHA's Conv3d weights; this handles both ranks.
+        Inputs may stay contiguous: convolutions follow their weights' layout.
+        """
+        formats = {4: torch.channels_last, 5: torch.channels_last_3d}
+        for p in self.parameters():
+            if p.dim() in formats:
+                p.data = p.data.contiguous(memory_format=formats[p.dim()])
+        return self
+
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path, device: str | torch.device | None = None):
         """Load bundled weights by name, or a folder / file written by :meth:`save_pretrained`."""

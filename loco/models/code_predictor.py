@@ -189,6 +189,8 @@ class CodePredictor(PretrainedMixin, nn.Module):
 
     def _output_size(self, size: int) -> int:
         n = inception_output_size(size) if self.backbone == "inception_v3" else _light_output_size(size)
+        if n == 0:
+            return 0
         for _ in range(self._n_up):
             n = 2 * n + 2
         return -(-n // 2) if self._down else n
@@ -204,7 +206,7 @@ class CodePredictor(PretrainedMixin, nn.Module):
 
         Args:
             images: (B, 3, H, W) float, RGB in [0, 1] normalised with ImageNet mean/std
-                (:data:`IMAGENET_MEAN`, :data:`IMAGENET_STD`); any H, W >= 75 (Inception) or >= 1 (light).
+                (:data:`IMAGENET_MEAN`, :data:`IMAGENET_STD`); any H, W >= 1 (small images are padded up).
 
         Returns:
             (B, 1, C, h, w) code, ``(h, w) = code_size(H, W)``, ready for ``VHA.decode``.
@@ -216,8 +218,6 @@ class CodePredictor(PretrainedMixin, nn.Module):
         if not images.is_floating_point():
             raise TypeError(f"images must be a floating-point tensor, got dtype {images.dtype}")
         height, width = images.shape[-2:]
-        if self.backbone == "inception_v3" and min(height, width) < 75:
-            raise ValueError(f"the Inception backbone needs images of at least 75 x 75, got {height} x {width}")
         th, tw = self.code_size(height, width)
         ph, pw = self._padded(height, th) - height, self._padded(width, tw) - width
         x = F.pad(images, (0, pw, 0, ph)) if ph or pw else images

@@ -262,14 +262,14 @@ class Inception3(nn.Module):
 
 
 def inception_output_size(size: int) -> int:
-    """Feature size (one axis) of :class:`Inception3`'s LoCO features (stride 64) for an input of ``size`` pixels."""
+    """Feature size (one axis) of :class:`Inception3`'s LoCO features (stride 64) for an input of ``size`` pixels.
 
-    def down(n: int, k: int = 3, s: int = 2) -> int:  # unpadded convolution / pooling
-        return (n - k) // s + 1
-
-    n = down(size)  # Conv2d_1a_3x3
-    n = down(n, s=1)  # Conv2d_2a_3x3
-    n = down(n)  # maxpool1
-    n = down(n, s=1)  # Conv2d_4a_3x3
-    n = down(down(down(n)))  # maxpool2, Mixed_6a, Mixed_7a
+    0 where the input is too small for the network to run.
+    """
+    n = size
+    # Unpadded 3x3 layers: Conv2d_1a (s2), Conv2d_2a (s1), maxpool1 (s2), Conv2d_4a (s1), maxpool2, Mixed_6a, Mixed_7a.
+    for stride in (2, 1, 2, 1, 2, 2, 2):
+        if n < 3:
+            return 0
+        n = (n - 3) // stride + 1
     return n // 2  # the 2x2 average pooling

@@ -9,6 +9,7 @@ checkpoints saved on a GPU load on a CPU-only machine and no pickled code ever r
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -48,18 +49,26 @@ def _vha_from(state: Mapping[str, torch.Tensor]) -> VHA:
 
 
 def _code_predictor_from(state: Mapping[str, torch.Tensor]) -> CodePredictor:
-    backbone = "inception_v3" if "f_extractor.Mixed_7c.branch1x1.conv.weight" in state else "light"
-    last = max(
-        (k for k in state if k.startswith("main.") and k.endswith(".weight")), key=lambda k: int(k.split(".")[1])
-    )
-    channels = state[last].shape[0]
-    for version, spec in VHA_VERSIONS.items():
-        for depth_bins in range(channels * spec["divisors"][2], (channels + 1) * spec["divisors"][2]):
-            model = CodePredictor(backbone=backbone, vha_version=version, depth_bins=depth_bins)
-            own = model.state_dict()
-            if set(own) == set(state) and all(own[k].shape == state[k].shape for k in own):
-                return model
-    raise ValueError(f"Code Predictor checkpoint with {channels} code channels matches no supported head layout")
+    # The head's layout names the VHA version: one ConvTranspose block per halving of the backbone's stride.
+    backbone = "inception_v3" if any(k.startswith("f_extractor.Mixed_7c.") for k in state) else "light"
+    n_up = sum(1 for k in state if re.fullmatch(r"main\.\d+\.main\.0\.weight", k))
+    heads = [int(k.split(".")[1]) for k in state if re.fullmatch(r"main\.\d+\.weight", k)]
+    if not heads:
+        raise ValueError("Code Predictor checkpoint has no final 1x1 convolution (main.<i>.weight)")
+    channels = int(state[f"main.{max(heads)}.weight"].shape[0])
+    if backbone == "inception_v3":
+        versions = {2: 1, 1: 2, 0: 3}.get(n_up)
+    else:  # stride 32: v2 and v3 share the layout, the code's channels tell them apart
+        versions = {1: 1, 0: 3 if channels == 316 // 8 else 2}.get(n_up)
+    if versions is None:
+        raise ValueError(f"Code Predictor checkpoint with {n_up} upsampling blocks matches no VHA version")
+    divisor = VHA_VERSIONS[versions]["divisors"][2]
+    depth_bins = 316 if 316 // divisor == channels else channels * divisor
+    try:
+        widths = tuple(int(state[f"main.{n_up + i}.main.1.weight"].shape[0]) for i in range(2))
+    except KeyError as exc:
+        raise ValueError(f"Code Predictor checkpoint lacks the head block {exc}") from exc
+    return CodePredictor(backbone=backbone, vha_version=versions, depth_bins=depth_bins, head_widths=widths)
 
 
 def model_from_state_dict(state: Mapping[str, torch.Tensor], kind: str = "auto") -> torch.nn.Module:

@@ -120,7 +120,7 @@ class PoseRefiner(PretrainedMixin, nn.Module):
     ) -> torch.Tensor:
         """Refine a batch of poses (the original ``Refiner.refine``, batched over people).
 
-        Joints whose confidence is ``<= hole_threshold`` (or that are non-finite) enter the network as holes; a joint
+        Joints 1..13 whose confidence is ``<= hole_threshold`` (or that are non-finite) enter the network as holes; a joint
         is replaced by its refined version where its confidence is ``<= replace_threshold`` or it is non-finite, and
         kept otherwise. head_top is always kept; people whose head_top is missing are returned unchanged. The
         defaults are those of the authors' demo (``hole_th=0.2, replace_th=1``, i.e. every joint replaced for
@@ -150,7 +150,9 @@ class PoseRefiner(PretrainedMixin, nn.Module):
         param = self.fc1[0].weight
         x = poses.to(device=param.device, dtype=param.dtype)
         conf = confidence.to(device=param.device, dtype=param.dtype)
-        rr = to_root_relative(x, missing=conf <= hole_threshold)
+        holes = conf <= hole_threshold
+        holes[:, 0] = False  # as the original: head_top's confidence never makes holes, it is the reference
+        rr = to_root_relative(x, missing=holes)
         root = x[:, 0]
         refined = from_root_relative(self(rr), torch.nan_to_num(root))
         finite = torch.isfinite(x).all(-1)
