@@ -13,8 +13,9 @@ joint even when another head had already taken it, duplicating it):
   distance to each person's nearest present joint in the skeleton graph; a pair is allowed only when the peak is
   within the head limit ``THS`` (if the person has a head) and within the skeleton-graph bound (sum of
   :data:`MAX_LIMB` along the shortest limb path) of *every* joint the person has. Peaks left over seed new people,
-  so a person whose head (or neck, ...) was missed is still found; seeded people with fewer than ``min_joints``
-  joints are dropped (a lone peak is more often an echo or a false detection than a person).
+  so a person whose head (or neck, ...) was missed is still found; a seeded person with fewer than ``min_joints``
+  joints is kept only when its strongest peak scores at least ``solitary_score`` (the original kept solitary joints
+  above 0.6): a weak lone peak is more often an echo or a false detection than a person.
 
 Both methods: a peak never starts a person (a head in ``"paper"``, a seed in ``"hungarian"``) when it lies within
 ``duplicate_radius`` of a peak of its type that is already in a person: two peaks of one joint type that close are
@@ -180,7 +181,7 @@ def _paper(p, j, s, tol, ths, lim, radius) -> list[np.ndarray]:
     return list(slots)
 
 
-def _hungarian(p, j, s, tol, ths, bound, lim, min_joints, radius) -> list[np.ndarray]:
+def _hungarian(p, j, s, tol, ths, bound, lim, min_joints, solitary, radius) -> list[np.ndarray]:
     order = np.argsort(-s, kind="stable")
     slots = np.zeros((0, NUM_JOINTS), np.int64)
     seeded = np.zeros(0, bool)
@@ -218,7 +219,8 @@ def _hungarian(p, j, s, tol, ths, bound, lim, min_joints, radius) -> list[np.nda
             slots = np.concatenate([slots, fresh])
             seeded = np.concatenate([seeded, np.full(len(new), t > 0)])
     count = (slots >= 0).sum(axis=1)
-    keep = ~seeded | (count >= min_joints)
+    best = np.where(slots >= 0, s[np.maximum(slots, 0)], -np.inf).max(axis=1) if len(slots) else np.zeros(0)
+    keep = ~seeded | (count >= min_joints) | (best >= solitary)
     return list(slots[keep])
 
 
@@ -232,6 +234,7 @@ def associate_indices(
     max_limb: dict[tuple[int, int], float] | None = None,
     tolerance=0.0,
     min_joints: int = 2,
+    solitary_score: float = 0.6,
     duplicate_radius: float = 0.1,
 ) -> np.ndarray:
     """Group joints into people; returns which input row fills each slot.
@@ -247,7 +250,8 @@ def associate_indices(
         tolerance: position uncertainty of the joints in metres, a number or (K,) per joint: a limb between joints
             ``a`` and ``b`` may be ``max_limb + tolerance[a] + tolerance[b]`` long. Integer peaks are off by up to
             half a voxel, tens of centimetres at JTA distances: pass :func:`voxel_tolerance` for them.
-        min_joints: ``"hungarian"`` only: people seeded from a joint other than head_top need this many joints.
+        min_joints: ``"hungarian"`` only: people seeded from a joint other than head_top need this many joints...
+        solitary_score: ... or a peak scoring at least this much.
         duplicate_radius: metres; a peak this close to a same-type peak already in a person starts no person.
 
     Returns:
@@ -268,6 +272,8 @@ def associate_indices(
             raise ValueError(f"max_limb keys must be limbs of loco.skeleton.LIMBS, got {key}")
     if isinstance(min_joints, bool) or not isinstance(min_joints, int) or min_joints < 1:
         raise ValueError(f"min_joints must be an int >= 1, got {min_joints!r}")
+    if isinstance(solitary_score, bool) or not isinstance(solitary_score, (int, float)):
+        raise TypeError(f"solitary_score must be a number, got {type(solitary_score).__name__}")
     if isinstance(duplicate_radius, bool) or not isinstance(duplicate_radius, (int, float)) or duplicate_radius < 0:
         raise ValueError(f"duplicate_radius must be a number >= 0, got {duplicate_radius!r}")
     p, j, s, _ = _inputs(xyz, joint, score)
@@ -286,7 +292,16 @@ def associate_indices(
         people = _paper(p, j, s, tol, ths_arr, _limb_matrix(max_limb), float(duplicate_radius))
     else:
         people = _hungarian(
-            p, j, s, tol, ths_arr, graph_bounds(max_limb), _limb_matrix(max_limb), min_joints, float(duplicate_radius)
+            p,
+            j,
+            s,
+            tol,
+            ths_arr,
+            graph_bounds(max_limb),
+            _limb_matrix(max_limb),
+            min_joints,
+            float(solitary_score),
+            float(duplicate_radius),
         )
     return np.stack(people) if people else np.zeros((0, NUM_JOINTS), np.int64)
 
@@ -301,6 +316,7 @@ def associate(
     max_limb: dict[tuple[int, int], float] | None = None,
     tolerance=0.0,
     min_joints: int = 2,
+    solitary_score: float = 0.6,
     duplicate_radius: float = 0.1,
 ) -> Association:
     """Group detected joints into people (the pipeline's association step).
@@ -311,7 +327,7 @@ def associate(
         score: (K,) peak confidence (heatmap value).
         method: ``"paper"`` (the paper's head-distance rule, without reusing joints) or ``"hungarian"`` (joint
             per-type assignment, people seeded from any joint).
-        ths, max_limb, tolerance, min_joints, duplicate_radius: see :func:`associate_indices`.
+        ths, max_limb, tolerance, min_joints, solitary_score, duplicate_radius: see :func:`associate_indices`.
 
     Returns:
         :class:`Association` ``(poses (P, 14, 3), confidence (P, 14))``, float32, NaN / 0 for missing joints; torch
@@ -326,6 +342,7 @@ def associate(
         max_limb=max_limb,
         tolerance=tolerance,
         min_joints=min_joints,
+        solitary_score=solitary_score,
         duplicate_radius=duplicate_radius,
     )
     p, _, s, torch_mod = _inputs(xyz, joint, score)
