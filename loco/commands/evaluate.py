@@ -34,6 +34,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=200, help="number of frames from the start (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic world (default %(default)s)")
     parser.add_argument(
+        "--people",
+        type=int,
+        nargs=2,
+        default=(20, 60),
+        metavar=("MIN", "MAX"),
+        help="oracle: people placed per frame, drawn uniformly (default 20 60); a pipeline sees the preset's mix",
+    )
+    parser.add_argument(
         "--peaks",
         type=lambda v: _names(v, tuple(PEAK_MODES), "--peaks"),
         default=("original", "gaussian"),
@@ -54,14 +62,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _dataset(name: str, seed: int):
-    if name == "synthetic-jta":
-        try:
-            from loco.data.synthetic import SyntheticScenes
-        except ImportError as exc:
-            raise RuntimeError(f"the synthetic dataset is not available: {exc}") from exc
+def _dataset(name: str, seed: int, oracle: bool, people: tuple[int, int]):
+    """The split: poses only for the oracle (no image to render), full samples for a pipeline."""
+    if name not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {name!r}")
+    try:
+        if oracle:
+            from loco.evaluate import SyntheticGroundTruth
+
+            return SyntheticGroundTruth("jta", seed=seed, people=people)
+        from loco.data.synthetic import SyntheticScenes
+
         return SyntheticScenes(preset="jta", seed=seed)
-    raise ValueError(f"dataset must be one of {DATASETS}, got {name!r}")
+    except ImportError as exc:
+        raise RuntimeError(f"the synthetic dataset is not available: {exc}") from exc
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.frames < 1:
         raise ValueError(f"--frames must be >= 1, got {args.frames}")
-    dataset = _dataset(args.dataset, args.seed)
+    dataset = _dataset(args.dataset, args.seed, args.oracle, tuple(args.people))
     if args.oracle:
         config = OracleConfig(
             peaks=tuple(args.peaks),
