@@ -8,11 +8,11 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import cameras, grids
 
 from loco import Camera, VoxelGrid, ops
 from loco.geometry import backproject, project
 from loco.kernels import HAS_NUMBA, HAS_TRITON
-from strategies import cameras, grids
 
 BACKENDS = [
     pytest.param("numba", marks=pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")),

@@ -10,10 +10,10 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import volumes
 
 from loco import ops
 from loco.kernels import HAS_NUMBA, HAS_TRITON
-from strategies import volumes
 
 BACKENDS = [
     pytest.param("numba", marks=pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")),
@@ -21,8 +21,12 @@ BACKENDS = [
 ]
 # Hypothesis examples per backend: the Triton interpreter runs each program in Python.
 EXAMPLES = {"numba": 60, "triton": 15}
-OPTIONS = st.tuples(st.sampled_from([6, 26]), st.sampled_from(["strict", "plateau"]), st.sampled_from(
-    [None, "gaussian", "quadratic"]), st.sampled_from([0.1, 0.0, -1.0, 0.6]))
+OPTIONS = st.tuples(
+    st.sampled_from([6, 26]),
+    st.sampled_from(["strict", "plateau"]),
+    st.sampled_from([None, "gaussian", "quadratic"]),
+    st.sampled_from([0.1, 0.0, -1.0, 0.6]),
+)
 
 
 def assert_same_peaks(got: ops.Peaks, ref: ops.Peaks, atol: float = 1e-5) -> None:

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
+from strategies import joint_sets
 
 from loco import VoxelGrid, ops
 from loco.kernels import HAS_NUMBA, HAS_TRITON
-from strategies import joint_sets
 
 BACKENDS = [
     pytest.param("numba", marks=pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")),

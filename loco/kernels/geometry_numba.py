@@ -1,19 +1,20 @@
-"""Pinhole projection and back-projection between metres and voxel coordinates, numba (CPU)."""
+"""Pinhole projection and back-projection between metres and voxel coordinates, numba (CPU).
+
+Serial loops: a frame has hundreds of joints, far too few to pay for waking a thread pool."""
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
-from numba import njit, prange
+from numba import njit
 
 from loco.geometry import Camera, VoxelGrid
 
 
-@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _backproject_numba(pos, out, fx, fy, cx, cy, stride, min_depth, bin_size, distance):  # pragma: no cover
-    for k in prange(pos.shape[0]):
+    for k in range(pos.shape[0]):
         rx = (pos[k, 2] * stride - cx) / fx
         ry = (pos[k, 1] * stride - cy) / fy
         depth = min_depth + pos[k, 0] * bin_size
@@ -23,9 +24,9 @@ def _backproject_numba(pos, out, fx, fy, cx, cy, stride, min_depth, bin_size, di
         out[k, 2] = z
 
 
-@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _project_numba(xyz, out, fx, fy, cx, cy, stride, min_depth, bin_size, distance):  # pragma: no cover
-    for k in prange(xyz.shape[0]):
+    for k in range(xyz.shape[0]):
         x, y, z = xyz[k, 0], xyz[k, 1], xyz[k, 2]
         depth = math.sqrt(x * x + y * y + z * z) if distance else z
         out[k, 0] = (depth - min_depth) / bin_size
@@ -38,19 +39,18 @@ def _launch(kernel, points: torch.Tensor, grid: VoxelGrid, camera: Camera) -> to
     if pts.dtype not in (torch.float32, torch.float64):
         pts = pts.to(torch.float32)
     out = torch.empty_like(pts)
-    with np.errstate(all="ignore"):
-        kernel(
-            pts.numpy(),
-            out.numpy(),
-            camera.fx,
-            camera.fy,
-            camera.cx,
-            camera.cy,
-            float(grid.stride),
-            grid.min_depth,
-            grid.bin_size,
-            grid.depth_mode == "distance",
-        )
+    kernel(
+        pts.numpy(),
+        out.numpy(),
+        camera.fx,
+        camera.fy,
+        camera.cx,
+        camera.cy,
+        float(grid.stride),
+        grid.min_depth,
+        grid.bin_size,
+        grid.depth_mode == "distance",
+    )
     return out.to(points.dtype)
 
 
