@@ -63,7 +63,7 @@ def _floor_color(px, py, dist, footprint, p, seed, out):
     v = (_hash2(ix, iy, seed) - 0.5) * p[2] * var_vis
     grain = (_hash2(int(px * 50.0), int(py * 50.0), seed + 7) - 0.5) * 0.06 * (1.0 - _smooth(footprint / 0.04))
     # stains and wear at a few metres' scale
-    patch = (_value_noise(px / 6.0, py / 6.0, seed + 1) - 0.5) * 0.35 + (_value_noise(px, py, seed + 2) - 0.5) * 0.12
+    patch = (_value_noise(px / 5.0, py / 5.0, seed + 1) - 0.5) * 0.4
     shade = 1.0 + v + grain + patch
     for c in range(3):
         base = p[3 + c] * shade
@@ -370,6 +370,9 @@ def draw_primitives(color, zbuf, owner, kinds, params, colors, owners, fx, fy, c
                     color[y, x, ch] = colors[k, off + ch] * shade + rim * sky[ch] + spec
 
 
+_GAMMA_LUT_SIZE = 4096
+
+
 @njit(cache=True, parallel=True)
 def finish(color, out, gain, tint, noise, seed, vignette):
     """Tone-map ``color`` (H, W, 3) float32 linear RGB into ``out`` (3, H, W) uint8 with sensor noise.
@@ -379,23 +382,25 @@ def finish(color, out, gain, tint, noise, seed, vignette):
         out: (3, H, W) uint8 output.
         gain: exposure multiplier.
         tint: (3,) per-channel white-balance factors.
-        noise: standard deviation of the per-pixel noise in 8-bit levels.
+        noise: standard deviation of the per-pixel noise in 8-bit levels (uniform noise of that deviation).
         seed: noise seed.
         vignette: darkening at the corners, 0 for none.
     """
     h, w = color.shape[0], color.shape[1]
+    n_lut = _GAMMA_LUT_SIZE
+    lut = np.empty(n_lut + 1, dtype=np.float32)
+    for i in range(n_lut + 1):
+        lut[i] = (i / n_lut) ** (1.0 / 2.2) * 255.0
+    amp = noise * math.sqrt(12.0) / 1024.0
     for y in prange(h):
+        dyn = (y - 0.5 * h) / (0.5 * h)
         for x in range(w):
             dxn = (x - 0.5 * w) / (0.5 * w)
-            dyn = (y - 0.5 * h) / (0.5 * h)
-            vig = 1.0 - vignette * (dxn * dxn + dyn * dyn) * 0.5
-            # three uniform hashes summed: a cheap, deterministic near-Gaussian
-            base = (y * w + x) * 3
+            vig = gain * (1.0 - vignette * (dxn * dxn + dyn * dyn) * 0.5)
+            # one 32-bit hash per pixel gives three 10-bit uniform noise values
+            hsh = int(_hash2(y * w + x, 0, seed) * 16777216.0) ^ (int(_hash2(x, y, seed + 1) * 16777216.0) << 8)
             for c in range(3):
-                n = 0.0
-                for k in range(3):
-                    n += _hash2(base + c, k, seed)
-                n = (n - 1.5) * 2.0 * noise
-                v = color[y, x, c] * gain * tint[c] * vig
-                v = min(max(v, 0.0), 1.0) ** (1.0 / 2.2) * 255.0 + n
+                n = (((hsh >> (10 * c)) & 1023) - 511.5) * amp
+                v = min(max(color[y, x, c] * vig * tint[c], 0.0), 1.0)
+                v = lut[int(v * n_lut + 0.5)] + n
                 out[c, y, x] = np.uint8(min(max(v + 0.5, 0.0), 255.0))
