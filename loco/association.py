@@ -162,7 +162,7 @@ def _paper(p, j, s, tol, ths, lim, radius) -> list[np.ndarray]:
         if len(cand) == 0 or len(heads) == 0:
             continue
         dist = _cdist(p[heads], p[cand])
-        ok = dist < ths[t]
+        ok = dist < ths[t] + tol[heads][:, None] + tol[cand][None]
         for other in range(t):
             if np.isfinite(lim[t, other]):
                 has = slots[:, other] >= 0
@@ -201,7 +201,8 @@ def _hungarian(p, j, s, tol, ths, bound, lim, min_joints, solitary, radius) -> l
             cost = _cdist(pos[rows, anchor], p[cand])  # (P, C)
             ok = cost <= graph[rows, anchor][:, None] + tol[safe[rows, anchor]][:, None] + tol[cand][None]
             if t > 0:
-                ok &= ~present[:, 0, None] | (_cdist(pos[:, 0], p[cand]) < ths[t])
+                head_gate = ths[t] + tol[safe[:, 0]][:, None] + tol[cand][None]
+                ok &= ~present[:, 0, None] | (_cdist(pos[:, 0], p[cand]) < head_gate)
             for other in np.flatnonzero(np.isfinite(lim[t])):
                 gate = lim[t, other] + tol[safe[:, other]][:, None] + tol[cand][None]
                 ok &= ~present[:, other, None] | (_cdist(pos[:, other], p[cand]) <= gate)
@@ -248,8 +249,9 @@ def associate_indices(
         max_limb: longest allowed limb per ``(a, b)`` of :data:`loco.skeleton.LIMBS`; default :data:`MAX_LIMB`.
             Pass ``{}`` to turn the limb check off (the original behaviour).
         tolerance: position uncertainty of the joints in metres, a number or (K,) per joint: a limb between joints
-            ``a`` and ``b`` may be ``max_limb + tolerance[a] + tolerance[b]`` long. Integer peaks are off by up to
-            half a voxel, tens of centimetres at JTA distances: pass :func:`voxel_tolerance` for them.
+            ``a`` and ``b`` may be ``max_limb + tolerance[a] + tolerance[b]`` long, and the head limit grows alike.
+            Integer peaks are off by up to half a voxel, tens of centimetres at JTA distances: pass
+            :func:`voxel_tolerance` for them. The default 0 is the paper's rule.
         min_joints: ``"hungarian"`` only: people seeded from a joint other than head_top need this many joints...
         solitary_score: ... or a peak scoring at least this much.
         duplicate_radius: metres; a peak this close to a same-type peak already in a person starts no person.
