@@ -7,7 +7,18 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["SyntheticScenes", "JTA", "Panoptic", "H36M", "DataFormatError", "synthetic", "body", "jta", "panoptic", "h36m"]
+__all__ = [
+    "SyntheticScenes",
+    "JTA",
+    "Panoptic",
+    "H36M",
+    "DataFormatError",
+    "synthetic",
+    "body",
+    "jta",
+    "panoptic",
+    "h36m",
+]
 
 _WHERE = {
     "SyntheticScenes": "loco.data.synthetic",

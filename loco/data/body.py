@@ -7,8 +7,9 @@ Proportions are fractions of the stature ``H`` after Drillis & Contini / Winter 
 Human Movement", 2009, Fig. 4.1): upper arm 0.186 H, forearm (elbow to wrist) 0.146 H, thigh 0.245 H, shank 0.246 H,
 ankle height 0.039 H, hip joint centres 0.095 H apart; the 14-joint skeleton's head_top is the vertex and its neck
 sits at chin level (0.870 H), as in JTA. Children (below 1.55 m) get a larger head and shorter legs and arms, linear
-in height down to a 40 % larger head fraction, 12 % shorter legs and 8 % shorter arms at 1.0 m. Every segment of a person is scaled by its own
-log-normal factor (3 % s.d., left and right alike), then the vertical chain is renormalised to the stature.
+in height down to a 40 % larger head fraction, 12 % shorter legs and 8 % shorter arms at 1.0 m. Every segment of
+a person is scaled by its own log-normal factor (3 % s.d., left and right alike), then the vertical chain is
+renormalised to the stature.
 """
 
 from __future__ import annotations
@@ -318,16 +319,34 @@ def pose_joints(lengths: dict[str, float], angles: dict[str, float]) -> tuple[np
     return joints, toes, head
 
 
-_SKIN = np.array(
-    [[255, 224, 196], [241, 194, 160], [224, 172, 128], [198, 134, 96], [160, 102, 70], [111, 72, 50], [80, 52, 38]]
-) / 255.0
+_SKIN = (
+    np.array(
+        [[255, 224, 196], [241, 194, 160], [224, 172, 128], [198, 134, 96], [160, 102, 70], [111, 72, 50], [80, 52, 38]]
+    )
+    / 255.0
+)
 _HAIR = np.array([[20, 16, 14], [60, 40, 28], [110, 75, 45], [170, 130, 80], [200, 170, 120], [120, 120, 120]]) / 255.0
-_CLOTH = np.array(
-    [
-        [30, 30, 35], [230, 230, 225], [40, 60, 120], [140, 30, 35], [60, 90, 60], [200, 170, 60], [90, 90, 95],
-        [150, 110, 80], [70, 110, 170], [200, 90, 120], [240, 130, 40], [120, 60, 140], [20, 80, 90], [160, 160, 150],
-    ]
-) / 255.0
+_CLOTH = (
+    np.array(
+        [
+            [30, 30, 35],
+            [230, 230, 225],
+            [40, 60, 120],
+            [140, 30, 35],
+            [60, 90, 60],
+            [200, 170, 60],
+            [90, 90, 95],
+            [150, 110, 80],
+            [70, 110, 170],
+            [200, 90, 120],
+            [240, 130, 40],
+            [120, 60, 140],
+            [20, 80, 90],
+            [160, 160, 150],
+        ]
+    )
+    / 255.0
+)
 _TROUSERS = np.array([[35, 45, 75], [30, 30, 32], [70, 70, 75], [120, 100, 80], [60, 80, 110], [180, 170, 150]]) / 255.0
 
 

@@ -13,7 +13,9 @@ _RIGHT = {(1, 2), (2, 3), (3, 4), (1, 8), (8, 9), (9, 10)}
 _LEFT = {(1, 5), (5, 6), (6, 7), (1, 11), (11, 12), (12, 13)}
 
 
-def draw_skeletons(image: np.ndarray, poses2d: np.ndarray, visibility: np.ndarray, width: int | None = None) -> np.ndarray:
+def draw_skeletons(
+    image: np.ndarray, poses2d: np.ndarray, visibility: np.ndarray, width: int | None = None
+) -> np.ndarray:
     """Draw the 14-joint skeletons on a copy of ``image``.
 
     Args:

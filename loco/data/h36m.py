@@ -122,8 +122,10 @@ def read_cameras(path: Path) -> dict:
     """Parse the camera JSON (see the module docstring) into intrinsics and per-subject extrinsics."""
     what = "an H3.6M camera JSON {'intrinsic': [4 cameras], 'extrinsic': {subject: [4 cameras]}}"
     data = read_json(path, what)
-    if not isinstance(data, dict) or not isinstance(data.get("intrinsic"), list) or not isinstance(
-        data.get("extrinsic"), dict
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("intrinsic"), list)
+        or not isinstance(data.get("extrinsic"), dict)
     ):
         raise DataFormatError(f"{path}: needs 'intrinsic' (list) and 'extrinsic' (dict); expected {what}")
     intr = []

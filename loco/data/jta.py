@@ -122,7 +122,9 @@ class JTA(torch.utils.data.Dataset):
         self.root = Path(root)
         self.split = split
         self.load_images = bool(load_images)
-        ann_dir = require_dir(self.root / "annotations" / split, f"JTA annotations: seq_N.json files of the {split} split")
+        ann_dir = require_dir(
+            self.root / "annotations" / split, f"JTA annotations: seq_N.json files of the {split} split"
+        )
         seqs = sorted(
             (int(m.group(1)), p) for p in ann_dir.iterdir() if (m := re.fullmatch(r"seq_(\d+)\.json", p.name))
         )
@@ -199,4 +201,3 @@ class JTA(torch.utils.data.Dataset):
         if self.load_images:
             sample["image"] = read_image(self.frame_path(seq, frame), "a JTA frame (1920x1080 JPEG from to_imgs.py)")
         return sample
-

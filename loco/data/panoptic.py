@@ -135,7 +135,9 @@ class Panoptic(torch.utils.data.Dataset):
         if isinstance(step, bool) or not isinstance(step, int) or step < 1:
             raise ValueError(f"step must be an int >= 1, got {step!r}")
         root = require_dir(Path(root), f"a Panoptic sequence directory (with {_POSE_DIR}/) or a folder of them")
-        seq_dirs = [root] if (root / _POSE_DIR).is_dir() else sorted(p for p in root.iterdir() if (p / _POSE_DIR).is_dir())
+        seq_dirs = (
+            [root] if (root / _POSE_DIR).is_dir() else sorted(p for p in root.iterdir() if (p / _POSE_DIR).is_dir())
+        )
         if not seq_dirs:
             raise FileNotFoundError(f"{root}: no {_POSE_DIR}/ directory in it or its subdirectories")
         self.camera_name, self.load_images, self.min_confidence = camera, bool(load_images), float(min_confidence)

@@ -428,8 +428,9 @@ def render(scene: Scene, image_size: tuple[int, int] | None = None) -> dict[str,
     for sl in (slice(3, 6), slice(6, 9), slice(13, 16), slice(17, 20), slice(20, 23)):
         room[sl] = _linear(room[sl])
     color = np.empty((h, w, 3), dtype=np.float32)
-    raster.draw_background(color, scene.room, rot, pos, fx, fy, cx, cy, room, scene.texture_seed, scene.light,
-                           scene.ambient)
+    raster.draw_background(
+        color, scene.room, rot, pos, fx, fy, cx, cy, room, scene.texture_seed, scene.light, scene.ambient
+    )
 
     # soft contact shadows, pushed a little away from the sun
     away = -scene.light[:2] / (np.linalg.norm(scene.light[:2]) + 1e-9) * 0.12
@@ -475,9 +476,20 @@ def render(scene: Scene, image_size: tuple[int, int] | None = None) -> dict[str,
             q[ell, 3:12] = np.einsum("ji,njk->nik", rot, axes).reshape(-1, 9)
         sky = _linear(scene.room_params[17:20] if scene.room == raster.ROOM_OUTDOOR else scene.room_params[20:23])
         raster.draw_primitives(
-            color, depth, owner, np.array(kinds, dtype=np.int32), q,
-            _linear(np.array(cols, dtype=np.float64)).astype(np.float32), np.array(owners, dtype=np.int32),
-            fx, fy, cx, cy, scene.light @ rot, scene.ambient, sky,
+            color,
+            depth,
+            owner,
+            np.array(kinds, dtype=np.int32),
+            q,
+            _linear(np.array(cols, dtype=np.float64)).astype(np.float32),
+            np.array(owners, dtype=np.int32),
+            fx,
+            fy,
+            cx,
+            cy,
+            scene.light @ rot,
+            scene.ambient,
+            sky,
         )
     image = np.empty((3, h, w), dtype=np.uint8)
     raster.finish(color, image, scene.gain, scene.tint, scene.noise, scene.texture_seed, scene.vignette)
