@@ -14,7 +14,12 @@ _LEFT = {(1, 5), (5, 6), (6, 7), (1, 11), (11, 12), (12, 13)}
 
 
 def draw_skeletons(
-    image: np.ndarray, poses2d: np.ndarray, visibility: np.ndarray, width: int | None = None
+    image: np.ndarray,
+    poses2d: np.ndarray,
+    visibility: np.ndarray,
+    width: int | None = None,
+    radius: int | None = None,
+    min_size: float = 0.0,
 ) -> np.ndarray:
     """Draw the 14-joint skeletons on a copy of ``image``.
 
@@ -23,6 +28,8 @@ def draw_skeletons(
         poses2d: (P, 14, 2) pixels; non-finite joints are skipped.
         visibility: (P, 14) bool; visible joints are filled dots, hidden ones hollow.
         width: line width in pixels (default: image height / 360, at least 1).
+        radius: joint dot radius in pixels (default: ``width + 1``).
+        min_size: people whose 2D box is shorter than this many pixels get lines only, no dots.
 
     Returns:
         (H, W, 3) uint8, a new array.
@@ -39,15 +46,18 @@ def draw_skeletons(
     width = max(1, img.shape[0] // 360) if width is None else int(width)
     pil = Image.fromarray(img.copy())
     d = ImageDraw.Draw(pil)
-    r = width + 1
+    r = width + 1 if radius is None else int(radius)
     for p in range(pts.shape[0]):
         for a, b in LIMBS:
             if not (np.all(np.isfinite(pts[p, a])) and np.all(np.isfinite(pts[p, b]))):
                 continue
             col = (255, 90, 60) if (a, b) in _RIGHT else (70, 160, 255) if (a, b) in _LEFT else (255, 255, 255)
             d.line([tuple(pts[p, a]), tuple(pts[p, b])], fill=col, width=width)
+        finite = np.isfinite(pts[p]).all(axis=1)
+        if not finite.any() or np.ptp(pts[p, finite, 1]) < min_size:
+            continue
         for j in range(14):
-            if not np.all(np.isfinite(pts[p, j])):
+            if not finite[j]:
                 continue
             x, y = pts[p, j]
             if vis[p, j]:
