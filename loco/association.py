@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.spatial.distance import cdist
 
 from loco.skeleton import LIMBS, NUM_JOINTS, THS
 
@@ -131,22 +132,24 @@ def _inputs(xyz, joint, score) -> tuple[np.ndarray, np.ndarray, np.ndarray, obje
 
 def _cdist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(A, B) Euclidean distances; NaN rows of ``a`` (absent joints) give NaN."""
-    diff = a[:, None, :] - b[None, :, :]
-    return np.sqrt(np.einsum("abk,abk->ab", diff, diff))
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    return cdist(a, b)
 
 
 def _not_echoes(p: np.ndarray, cand: np.ndarray, taken: np.ndarray, radius: float) -> np.ndarray:
     """The candidates (in order) farther than ``radius`` from every taken peak and every earlier kept candidate."""
     if radius <= 0 or len(cand) == 0:
         return cand
+    free = ~(_cdist(p[cand], p[taken]) <= radius).any(axis=1)
+    near = _cdist(p[cand], p[cand]) <= radius
+    if not near[np.triu_indices(len(cand), 1)].any():
+        return cand[free]
     keep: list[int] = []
-    ref = p[taken]
-    for c in cand.tolist():
-        if (len(ref) == 0 or np.min(np.linalg.norm(ref - p[c], axis=1)) > radius) and (
-            not keep or np.min(np.linalg.norm(p[keep] - p[c], axis=1)) > radius
-        ):
-            keep.append(c)
-    return np.asarray(keep, dtype=np.int64)
+    for i in np.flatnonzero(free).tolist():  # in order: an earlier kept candidate shadows later ones
+        if not near[i, keep].any():
+            keep.append(i)
+    return cand[np.asarray(keep, dtype=np.int64)]
 
 
 def _paper(p, j, s, tol, ths, lim, radius) -> list[np.ndarray]:
