@@ -10,9 +10,10 @@ joint even when another head had already taken it, duplicating it):
   dropped, so a person whose head was missed is lost.
 * ``"hungarian"`` — the improved variant: joint types are visited in skeleton order, parents before children, and
   the people assembled so far are matched *jointly* to the peaks of the type by the Hungarian algorithm on the
-  distance to each person's nearest present joint in the skeleton graph; a pair is allowed only when the peak is
-  within the head limit ``THS`` (if the person has a head) and within the skeleton-graph bound (sum of
-  :data:`MAX_LIMB` along the shortest limb path) of *every* joint the person has. Peaks left over seed new people,
+  distance to each person's anchor, its present joint nearest in the skeleton graph; a pair is allowed only when
+  the peak is within the skeleton-graph bound of the anchor (the sum of :data:`MAX_LIMB` along the shortest limb
+  path, so a missing parent does not break the chain), within the head limit ``THS`` if the person has a head, and
+  within :data:`MAX_LIMB` of every joint it shares a limb with. Peaks left over seed new people,
   so a person whose head (or neck, ...) was missed is still found; a seeded person with fewer than ``min_joints``
   joints is kept only when its strongest peak scores at least ``solitary_score`` (the original kept solitary joints
   above 0.6): a weak lone peak is more often an echo or a false detection than a person.
