@@ -28,7 +28,9 @@ def _available() -> dict[str, tuple[str, str]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="loco", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="loco", description="Multi-person 3D human pose estimation from one RGB image (LoCO)."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, (module, help_) in _available().items():

@@ -1,7 +1,7 @@
 """Fused peak search on CPU with numba, two parallel passes over rows of W voxels.
 
 Pass 1 streams the volume once: a vectorised count of the row's voxels above threshold, and only for rows that
-have some, the neighbour test, giving the number of peaks per row. Pass 2 revisits only the rows that hold peaks
+have some, the neighbour test, giving the number of peaks per row. Pass 2 (serial) revisits only the rows that hold peaks
 and writes them, refined, at their prefix-sum offsets, so the output is complete and in memory order without a
 fixed-capacity buffer.
 """
@@ -89,10 +89,10 @@ def _count_rows(vol, thr, conn26, plateau, counts):  # pragma: no cover - compil
             counts[s * height + v] = n
 
 
-@njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy")
 def _write_rows(vol, thr, conn26, plateau, mode, rows, starts, flat, score, offset):  # pragma: no cover - compiled
     _, depth, height, width = vol.shape
-    for t in prange(rows.shape[0]):
+    for t in range(rows.shape[0]):  # serial: a few hundred rows, not worth waking the thread pool
         r = rows[t]
         v = r % height
         s = r // height
@@ -131,7 +131,7 @@ def find_peaks_numba(
     nc, depth, height, width = vol.shape
     thr = vol.dtype.type(threshold)
     conn26, plateau, mode = connectivity == 26, ties == "plateau", _MODE[refine]
-    counts = np.empty(nc * depth * height, dtype=np.int64)
+    counts = np.empty(nc * depth * height, dtype=np.int32)
     _count_rows(vol, thr, conn26, plateau, counts)
     rows = np.flatnonzero(counts)
     starts = np.zeros(rows.shape[0] + 1, dtype=np.int64)
