@@ -120,11 +120,11 @@ class PoseRefiner(PretrainedMixin, nn.Module):
     ) -> torch.Tensor:
         """Refine a batch of poses (the original ``Refiner.refine``, batched over people).
 
-        Joints 1..13 whose confidence is ``<= hole_threshold`` (or that are non-finite) enter the network as holes; a joint
-        is replaced by its refined version where its confidence is ``<= replace_threshold`` or it is non-finite, and
-        kept otherwise. head_top is always kept; people whose head_top is missing are returned unchanged. The
-        defaults are those of the authors' demo (``hole_th=0.2, replace_th=1``, i.e. every joint replaced for
-        confidences in [0, 1]); the original method's own default ``replace_th`` was 0.4.
+        Joints 1..13 whose confidence is ``<= hole_threshold`` (or that are non-finite) enter the network as holes; a
+        joint is replaced by its refined version where its confidence is ``<= replace_threshold`` or it is
+        non-finite, and kept otherwise. head_top is always kept; people whose head_top is missing are returned
+        unchanged. The defaults are those of the authors' demo (``hole_th=0.2, replace_th=1``, i.e. every joint
+        replaced for confidences in [0, 1]); the original method's own default ``replace_th`` was 0.4.
 
         Args:
             poses: (P, 14, 3) metres, camera frame, NaN for missing joints.
