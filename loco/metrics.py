@@ -279,6 +279,7 @@ class DetectionMeter:
         self._scores: dict[float, list[tuple[float, float, float]]] = {t: [] for t in self.thresholds}
         self._dist_sum = 0.0
         self._dist_count = 0
+        self._counts = {t: np.zeros(3, np.int64) for t in self.thresholds}  # tp, fp, fn summed over images
 
     def update(self, pred, gt) -> dict[float, dict[str, float]]:
         """Score one image; ``pred``, ``gt`` as :func:`joint_detection`. Returns the per-threshold scores."""
@@ -287,6 +288,7 @@ class DetectionMeter:
             m = match_joints(pred, gt, t, self.matching)
             s = m.scores()
             self._scores[t].append((s["precision"], s["recall"], s["f1"]))
+            self._counts[t] += (s["tp"], s["fp"], s["fn"])
             if i == 0:
                 self._dist_sum += float(m.distance.sum())
                 self._dist_count += m.tp
@@ -298,13 +300,16 @@ class DetectionMeter:
 
     def summary(self, scale: float = 100.0) -> dict[str, float]:
         """Averages over images: ``precision@t``, ``recall@t``, ``f1@t`` (times ``scale``, percent by default) and
-        ``mean_error_mm`` (mean distance of the pairs matched at the smallest threshold, metres -> mm)."""
+        ``mean_error_mm`` (mean distance of the pairs matched at the smallest threshold, metres -> mm), and the
+        counts summed over images: ``tp@t``, ``fp@t``, ``fn@t``."""
         out: dict[str, float] = {"images": len(self)}
         for t in self.thresholds:
             vals = np.asarray(self._scores[t]).reshape(-1, 3)
             mean = vals.mean(axis=0) * scale if len(vals) else np.full(3, math.nan)
             for key, value in zip(("precision", "recall", "f1"), mean):
                 out[f"{key}@{t:g}"] = float(value)
+            for key, value in zip(("tp", "fp", "fn"), self._counts[t].tolist()):
+                out[f"{key}@{t:g}"] = value
         out["mean_error_mm"] = 1000.0 * self._dist_sum / self._dist_count if self._dist_count else math.nan
         out["matched_joints"] = self._dist_count
         return out

@@ -184,6 +184,8 @@ def test_detection_meter_averages_per_image():
     assert s["f1@0.4"] == pytest.approx(100 / 3)
     assert s["f1@0.8"] == pytest.approx(200 / 3)
     assert s["mean_error_mm"] == pytest.approx(50.0)  # pairs matched at 0.4 m: 100 mm and 0 mm
+    assert (s["tp@0.4"], s["fp@0.4"], s["fn@0.4"]) == (2, 1, 3)
+    assert (s["tp@0.8"], s["fp@0.8"], s["fn@0.8"]) == (3, 0, 2)
     json.dumps(s)
     with pytest.raises(ValueError, match="thresholds"):
         M.DetectionMeter(thresholds=())
