@@ -123,7 +123,11 @@ def load_original_checkpoint(path: str | Path, kind: str = "auto") -> torch.nn.M
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # the unpickler's errors come in many types; say what failed and where
-        raise ValueError(f"cannot read {path} as a weights-only torch checkpoint: {exc}") from exc
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"cannot read {path} as a weights-only torch checkpoint ({type(exc).__name__}: {reason}); "
+            "loco never unpickles arbitrary objects"
+        ) from exc
     if isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
         obj = obj["model"]  # a training checkpoint {"epoch", "model", "optimizer", ...}
     if not isinstance(obj, Mapping):
