@@ -123,9 +123,8 @@ def load_original_checkpoint(path: str | Path, kind: str = "auto") -> torch.nn.M
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # the unpickler's errors come in many types; say what failed and where
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise ValueError(
-            f"cannot read {path} as a weights-only torch checkpoint ({type(exc).__name__}: {reason}); "
+            f"cannot read {path} as a weights-only torch checkpoint ({type(exc).__name__}); "
             "loco never unpickles arbitrary objects"
         ) from exc
     if isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
