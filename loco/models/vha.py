@@ -243,6 +243,12 @@ class VHA(PretrainedMixin, nn.Module):
             )
         return h, w
 
+    def decode_peaks(self, code: torch.Tensor, grid: VoxelGrid | tuple[int, int] | None = None, **kwargs):
+        """Peaks of the decoded volumes, decoding a few joints at a time; see :func:`loco.models.decode_peaks`."""
+        from loco.models.decode import decode_peaks
+
+        return decode_peaks(self, code, grid, **kwargs)
+
     def forward(self, volumes: torch.Tensor) -> torch.Tensor:
         """Encode then decode: (B, J, D, H', W') -> (B, J, D, H', W') (padded internally, cropped back)."""
         return self.decode(self.encode(volumes), size=tuple(volumes.shape[-2:]))
