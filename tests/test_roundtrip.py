@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -57,3 +58,26 @@ def test_backends_agree_at_full_size(crowd):
     torch.testing.assert_close(got.position, ref.position, rtol=0, atol=1e-5)
     rendered = ops.render_heatmaps(centers, joints, grid, backend="torch")
     torch.testing.assert_close(rendered, volume, rtol=0, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_numba_peaks_past_2_31_elements():
+    """A batch of 16 JTA volumes (2.3e9 elements): indices past 2^31 come back exact. The volume is an anonymous
+    mapping: reads of untouched pages see the kernel's zero page, so only the pages written below take memory."""
+    import mmap
+
+    from loco.kernels import HAS_NUMBA
+
+    if not HAS_NUMBA:
+        pytest.skip("numba not installed")
+    shape = (16, 14, 316, 136, 240)
+    buffer = mmap.mmap(-1, 4 * int(np.prod(shape)), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    volume = torch.from_numpy(np.frombuffer(buffer, dtype=np.float32).reshape(shape))
+    assert volume.numel() > 2**31
+    spots = torch.tensor([[15, 13, 315, 135, 239], [15, 0, 7, 100, 3], [9, 5, 200, 60, 120], [0, 0, 0, 0, 0]])
+    for b, j, d, v, u in spots.tolist():
+        volume[b, j, d, v, u] = 0.5 + 0.01 * j
+    peaks = ops.find_peaks(volume, backend="numba")
+    got = torch.cat([peaks.batch[:, None], peaks.joint[:, None], peaks.index], dim=1)
+    want = spots[torch.argsort(spots[:, 0] * 14 + spots[:, 1])]
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
