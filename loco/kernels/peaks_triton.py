@@ -71,13 +71,14 @@ def _find_peaks_kernel(
     # A [SLABS, BLOCK] tile: SLABS (channel, depth) slabs by BLOCK voxels of their H*W plane. GPUs use SLABS=2;
     # the interpreter uses many, as its cost is per program and per op, not per element.
     slab = tl.program_id(0).to(tl.int64) * SLABS + tl.arange(0, SLABS)[:, None]
-    offs = tl.program_id(1).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)[None, :]
+    # Within a plane int32 is enough (H*W < 2^31) and its division is much cheaper on GPUs than int64's.
+    offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)[None, :]
     hw = height.to(tl.int64) * width
-    inside = (slab < n_slabs) & (offs < hw)
+    inside = (slab < n_slabs) & (offs < height * width)
     d = slab % depth
     v = offs // width
     u = offs % width
-    idx = slab * hw + offs
+    idx = slab * hw + offs.to(tl.int64)
     x = tl.load(vol_ptr + idx, mask=inside, other=float("-inf")).to(tl.float32)
     cand = inside & (x > thr)
     um = _neighbour(vol_ptr, idx - 1, cand & (u > 0))
