@@ -144,8 +144,10 @@ def test_cli_oracle_writes_json(tmp_path, monkeypatch, capsys):
     import loco.commands.evaluate as command
 
     monkeypatch.setattr(command, "_dataset", lambda *args: [frame(1, n=3)])
+    monkeypatch.setattr(VoxelGrid, "jta", classmethod(lambda cls, **kw: GRID))  # the small grid, for speed
     out = tmp_path / "eval.json"
-    rc = cli_main(["eval", "--oracle", "--frames", "1", "--peaks", "gaussian", "--out", str(out), "--no-progress"])
+    argv = ["eval", "--oracle", "--frames", "1", "--peaks", "gaussian", "--backend", "torch", "--no-progress"]
+    rc = cli_main([*argv, "--out", str(out)])
     assert rc == 0
     printed = capsys.readouterr().out
     assert "| gaussian/hungarian | 100.00 | 100.00 | 100.00 |" in printed
