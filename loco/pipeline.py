@@ -1,0 +1,842 @@
+"""The LoCO pipeline as a user meets it: ``LoCO.from_pretrained("vha2").predict(image)``.
+
+One forward pass, whatever the number of people: the Code Predictor maps the (resized) image to a VHA code; the VHA
+decoder restores the 14 volumetric heatmaps a joint at a time while the peak search runs on each
+(:func:`loco.models.decode_peaks`, so the ``14 x D x H' x W'`` volume is never held whole); the peaks are lifted to
+metres (:func:`loco.ops.backproject`), grouped into people (:func:`loco.association.associate`) and completed by the
+Pose Refiner. The post-processing (peaks -> poses) is :func:`peaks_to_poses`, shared with anything that makes its own
+heatmaps (:func:`volume_to_poses` runs it on a whole volume).
+
+Decisions a user relies on:
+
+* **Image size.** The networks run at the pipeline's ``input_size`` (``(H, W)``, e.g. 270 x 480 for the bundled
+  ``"vha2"``). Another image is resized keeping its aspect ratio (``scale = min(H / h, W / w)``) and padded at the
+  bottom/right with the ImageNet mean colour (zero after normalisation, as the Code Predictor pads); the intrinsics
+  are scaled by the same factor. 3D poses are in the camera frame of the original image; ``poses2d`` are the 3D
+  poses projected with the original camera, in the original image's pixels.
+* **Unknown camera.** ``camera=None`` means ``Camera.from_fov(width, height)``: square pixels, principal point at the
+  image centre, the JTA camera's horizontal field of view (:data:`loco.geometry.JTA_HFOV_DEG`, 79.3 degrees), so a
+  1920x1080 image gets exactly the JTA camera ``fx = fy = 1158``. Metric depth is only as good as this guess: pass
+  the real intrinsics when known (a :class:`~loco.Camera`, ``(fx, fy, cx, cy)`` or a dict).
+* **Colour.** Grayscale, palette, 16-bit and RGBA images are converted to 8-bit RGB (alpha dropped).
+* **Settings.** Defaults: peaks above 0.1, 6-connected (paper Eq. 3), sub-voxel ``"gaussian"`` refinement, the
+  ``"hungarian"`` association, the refiner with the authors' demo thresholds. ``paper_compat=True`` gives the
+  paper's: integer peaks and the ``"paper"`` association without the limb-length check (the original code).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from loco import ops
+from loco.association import METHODS, associate, voxel_tolerance
+from loco.geometry import Camera, VoxelGrid
+from loco.skeleton import JOINT_NAMES, NUM_JOINTS
+
+__all__ = [
+    "LoCO",
+    "Prediction",
+    "Settings",
+    "PAPER_SETTINGS",
+    "BUNDLED_PIPELINES",
+    "DEFAULT_INPUT_SIZE",
+    "MIN_IMAGE_SIDE",
+    "peaks_to_poses",
+    "volume_to_poses",
+    "load_image",
+    "as_camera",
+    "available_pipelines",
+]
+
+PIPELINE_CONFIG = "pipeline.json"
+PIPELINE_FORMAT = "loco-pipeline"
+
+#: Network input ``(H, W)`` when a pipeline folder does not say (the Code Predictor's training default).
+DEFAULT_INPUT_SIZE: tuple[int, int] = (270, 480)
+
+#: Smallest accepted image side in pixels: below it there is nothing to see.
+MIN_IMAGE_SIDE = 16
+
+#: Bundled pipelines that are assembled from the bundled networks (``loco/weights/<name>/``) when their folder has
+#: no ``pipeline.json`` of its own.
+BUNDLED_PIPELINES: dict[str, dict[str, str]] = {
+    "vha2": {"predictor": "code_predictor_light", "vha": "vha2", "refiner": "pose_refiner"},
+}
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+# ImageNet mean as uint8 RGB: the padding colour, zero after the Code Predictor's normalisation.
+_PAD_RGB = (124, 116, 104)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Post-processing settings of the pipeline (peak search, association, refiner).
+
+    Attributes:
+        threshold: minimum heatmap value of a peak (exclusive).
+        connectivity: 6 (face neighbours, paper Eq. 3) or 26.
+        refine: sub-voxel peak refinement, ``"gaussian"``, ``"quadratic"`` or ``None`` (integer peaks).
+        association: ``"hungarian"`` or ``"paper"`` (:func:`loco.association.associate`).
+        limb_check: reject joints whose limbs would be too long (:data:`loco.association.MAX_LIMB`); off in the
+            original code.
+        use_refiner: run the Pose Refiner (when the pipeline has one).
+        hole_threshold, replace_threshold: :meth:`loco.models.PoseRefiner.refine` thresholds (the authors' demo).
+        joints_per_chunk: joints decoded together by :func:`loco.models.decode_peaks` (memory vs speed).
+        backend: ops backend (``"auto"``: numba on CPU, Triton on CUDA).
+    """
+
+    threshold: float = 0.1
+    connectivity: int = 6
+    refine: str | None = "gaussian"
+    association: str = "hungarian"
+    limb_check: bool = True
+    use_refiner: bool = True
+    hole_threshold: float = 0.2
+    replace_threshold: float = 1.0
+    joints_per_chunk: int = 1
+    backend: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.association not in METHODS:
+            raise ValueError(f"association must be one of {METHODS}, got {self.association!r}")
+        if self.refine not in (None, "gaussian", "quadratic"):
+            raise ValueError(f"refine must be None, 'gaussian' or 'quadratic', got {self.refine!r}")
+        if self.connectivity not in (6, 26):
+            raise ValueError(f"connectivity must be 6 or 26, got {self.connectivity!r}")
+        if isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float)):
+            raise TypeError(f"threshold must be a number, got {type(self.threshold).__name__}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Settings:
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown pipeline settings {sorted(unknown)}; valid: {sorted(names)}")
+        return cls(**d)
+
+
+#: The paper's settings (``paper_compat=True``): integer 6-connected peaks, the paper's association without the
+#: limb check, the refiner as in the authors' demo.
+PAPER_SETTINGS = Settings(refine=None, association="paper", limb_check=False)
+
+
+# --------------------------------------------------------------------------------------------- post-processing
+
+
+def peaks_to_poses(
+    peaks: ops.Peaks, grid: VoxelGrid, cameras: Camera | Sequence[Camera], settings: Settings | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The pipeline's post-processing: peaks -> metres (back-projection) -> people (association), per image.
+
+    Args:
+        peaks: :class:`loco.ops.Peaks` of a batch of volumes on ``grid`` (from :func:`loco.ops.find_peaks` or
+            :func:`loco.models.decode_peaks`).
+        grid: the voxel grid the peaks live on.
+        cameras: the intrinsics of the grid's image, one for the whole batch or one per batch element.
+        settings: association settings (:class:`Settings`); integer peaks (``settings.refine is None``) get a half
+            voxel of position tolerance in the association, refined ones none.
+
+    Returns:
+        per batch element ``(poses (P, 14, 3) float32 metres NaN where missing, confidence (P, 14) float32)``.
+    """
+    settings = settings or Settings()
+    if isinstance(cameras, Camera):
+        n = int(peaks.batch.max()) + 1 if len(peaks) else 1
+        cameras = [cameras] * n
+    cameras = list(cameras)
+    batch = peaks.batch.cpu()
+    out = []
+    for b, camera in enumerate(cameras):
+        sel = batch == b
+        position = peaks.position.cpu()[sel].to(torch.float64)
+        xyz = ops.backproject(position, grid, camera, backend="torch").numpy()
+        joint, score = peaks.joint.cpu()[sel].numpy(), peaks.score.cpu()[sel].numpy()
+        tol = voxel_tolerance(xyz, grid, camera) if settings.refine is None and settings.limb_check else 0.0
+        poses, conf = associate(
+            xyz,
+            joint,
+            score,
+            settings.association,
+            tolerance=tol,
+            max_limb=None if settings.limb_check else {},
+        )
+        out.append((np.asarray(poses, np.float32), np.asarray(conf, np.float32)))
+    return out
+
+
+def volume_to_poses(
+    volume: torch.Tensor, grid: VoxelGrid, cameras: Camera | Sequence[Camera], settings: Settings | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`loco.ops.find_peaks` with the pipeline's settings, then :func:`peaks_to_poses`.
+
+    Args:
+        volume: (B, 14, D, H', W') or (14, D, H', W') heatmaps on ``grid``.
+        grid, cameras, settings: as :func:`peaks_to_poses`.
+    """
+    settings = settings or Settings()
+    peaks = ops.find_peaks(
+        volume,
+        threshold=settings.threshold,
+        connectivity=settings.connectivity,
+        refine=settings.refine,
+        backend=settings.backend,
+    )
+    if isinstance(cameras, Camera):
+        cameras = [cameras] * (volume.shape[0] if volume.ndim == 5 else 1)
+    return peaks_to_poses(peaks, grid, cameras, settings)
+
+
+# --------------------------------------------------------------------------------------------- inputs
+
+
+def _to_rgb_array(img) -> np.ndarray:
+    """A PIL image to (H, W, 3) uint8."""
+    from PIL import Image
+
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        a = np.asarray(img, dtype=np.float64)
+        a = a / max(float(a.max()), 1.0) * 255.0
+        img = Image.fromarray(a.astype(np.uint8), "L")
+    if img.mode != "RGB":
+        img = img.convert("RGBA" if img.mode in ("P", "PA", "LA") else img.mode).convert("RGB")
+    return np.asarray(img, dtype=np.uint8)
+
+
+def _array_to_rgb(a: np.ndarray, what: str) -> np.ndarray:
+    """(H, W), (H, W, 1|3|4) uint8 or float in [0, 1] -> (H, W, 3) uint8."""
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
+        raise ValueError(f"{what} must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got shape {a.shape}")
+    if a.dtype == np.bool_:
+        a = a.astype(np.uint8) * 255
+    elif np.issubdtype(a.dtype, np.floating):
+        if not np.isfinite(a).all():
+            raise ValueError(f"{what} holds non-finite values")
+        a = np.clip(np.rint(a * 255.0), 0, 255).astype(np.uint8)  # floats are read as [0, 1]
+    elif a.dtype != np.uint8:
+        if not np.issubdtype(a.dtype, np.integer):
+            raise TypeError(f"{what} must be uint8 or float in [0, 1], got dtype {a.dtype}")
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    if a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    elif a.shape[2] == 4:
+        a = a[..., :3]
+    return np.ascontiguousarray(a)
+
+
+def load_image(image) -> np.ndarray:
+    """Any supported image to an (H, W, 3) uint8 RGB array.
+
+    Args:
+        image: a path (str or Path), a PIL image, an (H, W[, C]) array (uint8, or float in [0, 1]) or a (C, H, W)
+            tensor (uint8, or float in [0, 1]); C in 1, 3, 4.
+
+    Raises:
+        FileNotFoundError: a path that does not exist.
+        ValueError: a file that is not a readable image, a wrong shape, or a side below :data:`MIN_IMAGE_SIDE`.
+        TypeError: an unsupported type.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(image, (str, Path)):
+        path = Path(image)
+        if not path.exists():
+            raise FileNotFoundError(f"image file not found: {path}")
+        if path.is_dir():
+            raise ValueError(f"{path} is a folder, not an image (the CLI's `loco predict` takes folders)")
+        try:
+            with Image.open(path) as img:
+                img.load()  # decode now, so a truncated file fails here and not later
+                arr = _to_rgb_array(img)
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise ValueError(f"cannot read image {path}: not an image file, or corrupt ({exc})") from exc
+        what = str(path)
+    elif isinstance(image, Image.Image):
+        arr, what = _to_rgb_array(image), "PIL image"
+    elif isinstance(image, torch.Tensor):
+        t = image.detach().cpu()
+        if t.ndim == 2:
+            t = t.unsqueeze(0)
+        if t.ndim != 3 or t.shape[0] not in (1, 3, 4):
+            raise ValueError(f"image tensor must be (C, H, W) with C in 1, 3, 4, got shape {tuple(image.shape)}")
+        arr, what = _array_to_rgb(t.permute(1, 2, 0).numpy(), "image tensor"), "image tensor"
+    elif isinstance(image, np.ndarray):
+        arr, what = _array_to_rgb(image, "image array"), "image array"
+    else:
+        raise TypeError(
+            f"image must be a path, PIL image, numpy array or torch tensor (or a list of them), got {type(image).__name__}"
+        )
+    h, w = arr.shape[:2]
+    if min(h, w) < MIN_IMAGE_SIDE:
+        raise ValueError(f"{what} is {w}x{h} pixels; images need at least {MIN_IMAGE_SIDE} pixels per side")
+    return arr
+
+
+def as_camera(camera, width: int, height: int) -> Camera:
+    """A :class:`Camera` from ``None`` (the documented default), a Camera, ``(fx, fy, cx, cy)``, a dict or a string
+    ``"fx,fy,cx,cy"``.
+
+    Args:
+        camera: the intrinsics of the image as given (before any resizing).
+        width, height: image size in pixels, for the default.
+    """
+    if camera is None:
+        return Camera.from_fov(width, height)
+    if isinstance(camera, Camera):
+        return camera
+    if isinstance(camera, str):
+        parts = [p.strip() for p in camera.split(",")]
+        try:
+            values = [float(p) for p in parts]
+        except ValueError:
+            raise ValueError(f"camera must be 'fx,fy,cx,cy' (four numbers), got {camera!r}") from None
+        camera = values
+    if isinstance(camera, dict):
+        try:
+            return Camera(*(float(camera[k]) for k in ("fx", "fy", "cx", "cy")))
+        except KeyError as exc:
+            raise ValueError(f"a camera dict needs fx, fy, cx, cy; missing {exc}") from None
+    if isinstance(camera, (tuple, list, np.ndarray, torch.Tensor)):
+        values = list(np.asarray(camera, dtype=np.float64).reshape(-1)) if len(camera) else []
+        if len(values) != 4:
+            raise ValueError(f"camera must be (fx, fy, cx, cy), four numbers, got {len(values)}: {list(values)}")
+        try:
+            return Camera(*(float(v) for v in values))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"invalid camera (fx, fy, cx, cy) = {tuple(values)}: {exc}") from None
+    raise TypeError(f"camera must be None, a loco.Camera, (fx, fy, cx, cy) or a dict, got {type(camera).__name__}")
+
+
+def _letterbox(rgb: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, float]:
+    """Resize keeping the aspect ratio to fit ``size`` and pad bottom/right; returns the image and the scale."""
+    from PIL import Image
+
+    h, w = rgb.shape[:2]
+    th, tw = size
+    scale = min(th / h, tw / w)
+    nh, nw = min(th, max(1, round(h * scale))), min(tw, max(1, round(w * scale)))
+    if (nh, nw) == (h, w):
+        resized = rgb
+    else:
+        resized = np.asarray(Image.fromarray(rgb).resize((nw, nh), Image.BILINEAR, reducing_gap=3.0))
+    if (nh, nw) == (th, tw):
+        return resized, scale
+    out = np.empty((th, tw, 3), np.uint8)
+    out[:] = _PAD_RGB
+    out[:nh, :nw] = resized
+    return out, scale
+
+
+# --------------------------------------------------------------------------------------------- prediction
+
+
+def _json_array(a: np.ndarray, digits: int) -> list:
+    """Nested lists, NaN -> None, rounded."""
+    r = np.round(a.astype(np.float64), digits)
+    obj = r.astype(object)
+    obj[~np.isfinite(r)] = None
+    return obj.tolist()
+
+
+@dataclass
+class Prediction:
+    """The people found in one image.
+
+    Attributes:
+        poses3d: (P, 14, 3) float32 joints in metres, camera frame (x right, y down, z forward), JTA joint order
+            (:data:`loco.skeleton.JOINT_NAMES`); NaN where a joint is missing.
+        poses2d: (P, 14, 2) float32 the same joints in pixels of the input image (projected with ``camera``).
+        confidence: (P, 14) float32 heatmap peak value of each detected joint; 0 for joints the Pose Refiner filled
+            in or that are missing.
+        camera: the intrinsics of the input image (given or default).
+        image_size: (H, W) of the input image.
+        image: the input image (H, W, 3) uint8, kept for :meth:`plot_2d` (not serialised).
+        source: where the image came from (a path, or ``None``).
+        timings: seconds per stage of the call that made this prediction (shared by a batch).
+    """
+
+    poses3d: np.ndarray
+    poses2d: np.ndarray
+    confidence: np.ndarray
+    camera: Camera
+    image_size: tuple[int, int]
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
+    source: str | None = None
+    timings: dict[str, float] = field(default_factory=dict, compare=False)
+
+    def __len__(self) -> int:
+        return int(self.poses3d.shape[0])
+
+    def __repr__(self) -> str:
+        h, w = self.image_size
+        return f"Prediction({len(self)} people, image {w}x{h}, source={self.source!r})"
+
+    def to_dict(self, digits: int = 4) -> dict:
+        """JSON-ready dict: ``poses3d`` metres, ``poses2d`` pixels, ``confidence``, nested lists with ``None`` for
+        missing joints, plus ``people``, ``camera``, ``image_size``, ``joint_names``, ``source``."""
+        return {
+            "source": self.source,
+            "people": len(self),
+            "image_size": list(self.image_size),
+            "camera": self.camera.to_dict(),
+            "joint_names": list(JOINT_NAMES),
+            "poses3d": _json_array(self.poses3d, digits),
+            "poses2d": _json_array(self.poses2d, 2),
+            "confidence": _json_array(self.confidence, 4),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Prediction:
+        """Inverse of :meth:`to_dict` (without the image)."""
+
+        def arr(key, shape):
+            a = np.array(d[key], dtype=object)
+            a = np.where(a == None, np.nan, a).astype(np.float32)  # noqa: E711 (elementwise None test)
+            return a.reshape(-1, *shape)
+
+        return cls(
+            poses3d=arr("poses3d", (NUM_JOINTS, 3)),
+            poses2d=arr("poses2d", (NUM_JOINTS, 2)),
+            confidence=arr("confidence", (NUM_JOINTS,)),
+            camera=Camera(**d["camera"]),
+            image_size=tuple(d["image_size"]),
+            source=d.get("source"),
+        )
+
+    def to_json(self, indent: int | None = None, **extra) -> str:
+        """:meth:`to_dict` (plus ``extra`` fields) as a JSON string; one line by default."""
+        return json.dumps({**self.to_dict(), **extra}, indent=indent)
+
+    def save(self, path: str | Path) -> Path:
+        """Write :meth:`to_json` (indented) to ``path``; returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_json(indent=1) + "\n")
+        return path
+
+    def plot_2d(self, image=None, path: str | Path | None = None, **kwargs):
+        """Skeletons drawn over the image, one colour per person (hollow dots: joints the refiner filled in).
+
+        Args:
+            image: the picture to draw on (anything :func:`load_image` reads); default the predicted image.
+            path: also save a PNG there.
+            **kwargs: passed to :func:`loco.viz.plot_2d`.
+
+        Returns:
+            a matplotlib ``Figure``.
+        """
+        from loco import viz
+
+        if image is None:
+            if self.image is None:
+                raise ValueError("this prediction holds no image; pass image=")
+            image = self.image
+        return viz.plot_2d(load_image(image), self.poses2d, self.confidence, path=path, **kwargs)
+
+    def plot_3d(self, path: str | Path | None = None, **kwargs):
+        """The people in 3D (metres, camera frame) over the ground plane fitted to their feet.
+
+        Args:
+            path: also save a PNG there.
+            **kwargs: passed to :func:`loco.viz.plot_3d`.
+
+        Returns:
+            a matplotlib ``Figure``.
+        """
+        from loco import viz
+
+        return viz.plot_3d(self.poses3d, self.confidence, path=path, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------- weights
+
+
+def _weights_dir() -> Path:
+    from loco.models._hub import WEIGHTS_DIR
+
+    return WEIGHTS_DIR
+
+
+def _is_pipeline_dir(path: Path) -> bool:
+    return (path / PIPELINE_CONFIG).is_file() or ((path / "predictor").is_dir() and (path / "vha").is_dir())
+
+
+def available_pipelines() -> list[str]:
+    """Names :meth:`LoCO.from_pretrained` resolves: :data:`BUNDLED_PIPELINES` and every folder of
+    ``loco/weights/`` holding a ``pipeline.json`` (whether or not its files are installed)."""
+    names = set(BUNDLED_PIPELINES)
+    root = _weights_dir()
+    if root.is_dir():
+        names.update(p.name for p in root.iterdir() if p.is_dir() and _is_pipeline_dir(p))
+    return sorted(names)
+
+
+def _component(ref: str | None, base: Path) -> Path | str | None:
+    """A component reference of pipeline.json: a folder relative to the pipeline folder, or a bundled name."""
+    if ref is None:
+        return None
+    local = base / ref
+    return local if local.exists() else ref
+
+
+def _resolve_pipeline(name_or_path) -> tuple[dict, Path | None]:
+    """``(spec, base folder)``; spec keys ``predictor``, ``vha``, ``refiner``, ``input_size``, ``preset``,
+    ``settings``; component values are paths or bundled network names."""
+    if not isinstance(name_or_path, (str, Path)):
+        raise TypeError(f"name_or_path must be a str or Path, got {type(name_or_path).__name__}")
+    path = Path(name_or_path)
+    if path.exists():
+        directory = path.parent if path.is_file() else path
+        if not _is_pipeline_dir(directory):
+            raise ValueError(
+                f"{path} is not a loco pipeline: expected a folder with {PIPELINE_CONFIG} (LoCO.save_pretrained) or "
+                f"with predictor/ and vha/ (and optionally refiner/) network folders"
+            )
+        return _read_spec(directory), directory
+    name = str(name_or_path)
+    valid = available_pipelines()
+    if name not in valid:
+        raise ValueError(f"unknown weights {name!r}: not an existing path, and not one of the bundled {valid}")
+    shipped = _weights_dir() / name
+    if _is_pipeline_dir(shipped):
+        return _read_spec(shipped), shipped
+    spec = dict(BUNDLED_PIPELINES[name])
+    root = _weights_dir()
+    missing = [v for v in spec.values() if not (root / v / "model.safetensors").is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"the bundled {name!r} pipeline is not installed in this copy of loco: {', '.join(missing)} missing "
+            f"under {root}. Train it (`loco train`), or pass a folder written by LoCO.save_pretrained"
+        )
+    return spec, None
+
+
+def _read_spec(directory: Path) -> dict:
+    config_path = directory / PIPELINE_CONFIG
+    if config_path.is_file():
+        try:
+            spec = json.loads(config_path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{config_path} is corrupt (not JSON: {exc})") from None
+        if not isinstance(spec, dict) or spec.get("format") != PIPELINE_FORMAT:
+            raise ValueError(f"{config_path} is not a loco pipeline config (format {PIPELINE_FORMAT!r})")
+        for key in ("predictor", "vha"):
+            if not isinstance(spec.get(key), str):
+                raise ValueError(f"{config_path} must name the {key!r} network")
+        spec = dict(spec)
+        for key in ("predictor", "vha", "refiner"):
+            spec[key] = _component(spec.get(key), directory)
+        return spec
+    spec = {"predictor": directory / "predictor", "vha": directory / "vha"}
+    spec["refiner"] = directory / "refiner" if (directory / "refiner").is_dir() else None
+    return spec
+
+
+def _input_size_of(predictor_ref) -> tuple[int, int] | None:
+    """The ``image_size`` a Code Predictor folder's config metadata records (training writes it), if any."""
+    if isinstance(predictor_ref, str):
+        predictor_ref = _weights_dir() / predictor_ref
+    try:
+        meta = json.loads((Path(predictor_ref) / "config.json").read_text()).get("metadata", {})
+    except (OSError, ValueError, AttributeError):
+        return None
+    size = meta.get("image_size") or meta.get("input_size") if isinstance(meta, dict) else None
+    if isinstance(size, (list, tuple)) and len(size) == 2:
+        return int(size[0]), int(size[1])
+    return None
+
+
+def _load_network(ref, expected: str, device):
+    from safetensors import SafetensorError
+
+    from loco.models import load_pretrained
+
+    try:
+        return load_pretrained(ref, device=device, expected=expected)
+    except (SafetensorError, json.JSONDecodeError, UnicodeDecodeError, RuntimeError, KeyError) as exc:
+        raise ValueError(
+            f"cannot load the {expected} weights from {ref}: corrupt or incompatible file ({exc})"
+        ) from None
+
+
+def _default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# --------------------------------------------------------------------------------------------- the pipeline
+
+
+class LoCO:
+    """Multi-person 3D pose estimation from one RGB image (the LoCO pipeline).
+
+    Args:
+        predictor: a :class:`loco.models.CodePredictor`.
+        vha: the :class:`loco.models.VHA` whose codes the predictor predicts.
+        refiner: an optional :class:`loco.models.PoseRefiner`.
+        input_size: ``(H, W)`` the networks see; images are resized to it (see the module docstring).
+        preset: depth range of the voxel grid (``"jta"``: 0-100 m Euclidean distance, ``"panoptic"``, ``"h36m"``).
+        settings: :class:`Settings`.
+        device: where the networks run; default CUDA when available, else CPU.
+
+    Example::
+
+        model = LoCO.from_pretrained("vha2")
+        pred = model.predict("street.jpg")            # camera unknown: JTA field of view
+        pred.poses3d                                   # (P, 14, 3) metres
+        pred.plot_2d(path="overlay.png"); pred.plot_3d(path="3d.png")
+    """
+
+    def __init__(
+        self,
+        predictor,
+        vha,
+        refiner=None,
+        *,
+        input_size: tuple[int, int] = DEFAULT_INPUT_SIZE,
+        preset: str = "jta",
+        settings: Settings | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
+        from loco.models import VHA, CodePredictor, PoseRefiner
+
+        if not isinstance(predictor, CodePredictor):
+            raise TypeError(f"predictor must be a loco.models.CodePredictor, got {type(predictor).__name__}")
+        if not isinstance(vha, VHA):
+            raise TypeError(f"vha must be a loco.models.VHA, got {type(vha).__name__}")
+        if refiner is not None and not isinstance(refiner, PoseRefiner):
+            raise TypeError(f"refiner must be a loco.models.PoseRefiner or None, got {type(refiner).__name__}")
+        if predictor.vha_version != vha.version or predictor.code_channels != vha.code_channels:
+            raise ValueError(
+                f"the Code Predictor predicts VHA v{predictor.vha_version} codes with {predictor.code_channels} "
+                f"channels, but the VHA is v{vha.version} with {vha.code_channels}"
+            )
+        if (
+            not isinstance(input_size, (tuple, list))
+            or len(input_size) != 2
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= MIN_IMAGE_SIDE for s in input_size)
+        ):
+            raise ValueError(f"input_size must be (H, W), ints >= {MIN_IMAGE_SIDE}, got {input_size!r}")
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.preset = preset
+        self.grid = replace(VoxelGrid.for_image(*self.input_size, preset=preset), depth_bins=vha.depth_bins)
+        self.settings = settings or Settings()
+        self.device = torch.device(device) if device is not None else _default_device()
+        self.predictor = predictor.eval().to(self.device)
+        self.vha = vha.eval().to(self.device)
+        self.refiner = refiner.eval().to(self.device) if refiner is not None else None
+        from loco.models.code_predictor import IMAGENET_MEAN, IMAGENET_STD
+
+        self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1) * 255.0
+        self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1) * 255.0
+
+    def __repr__(self) -> str:
+        h, w = self.input_size
+        return (
+            f"LoCO(predictor={self.predictor.backbone}, vha=v{self.vha.version}, refiner={self.refiner is not None}, "
+            f"input {w}x{h}, preset={self.preset!r}, device={self.device})"
+        )
+
+    # ----------------------------------------------------------------------------------------- weights
+
+    @classmethod
+    def from_pretrained(
+        cls, name_or_path: str | Path = "vha2", device: str | torch.device | None = None, **overrides
+    ) -> LoCO:
+        """Load a pipeline: a bundled name (:func:`available_pipelines`), a folder, or a file inside one.
+
+        A pipeline folder holds ``pipeline.json`` (written by :meth:`save_pretrained`: the three networks' folders
+        or bundled names, ``input_size``, ``preset``, ``settings``) or, without it, ``predictor/``, ``vha/`` and
+        optionally ``refiner/`` network folders (safetensors + config.json, :func:`loco.models.save_pretrained`).
+        Weights are read with safetensors, never unpickled.
+
+        Args:
+            name_or_path: bundled name (default ``"vha2"``), folder or file.
+            device: default CUDA when available, else CPU.
+            **overrides: constructor arguments replacing the stored ones (``input_size``, ``preset``, ``settings``).
+
+        Raises:
+            ValueError: an unknown name (the message lists the valid ones), or a corrupt weights folder.
+            FileNotFoundError: a bundled name whose files are not installed, or a folder missing a file.
+        """
+        spec, _ = _resolve_pipeline(name_or_path)
+        device = torch.device(device) if device is not None else _default_device()
+        predictor = _load_network(spec["predictor"], "CodePredictor", device)
+        vha = _load_network(spec["vha"], "VHA", device)
+        refiner = _load_network(spec["refiner"], "PoseRefiner", device) if spec.get("refiner") is not None else None
+        input_size = spec.get("input_size") or _input_size_of(spec["predictor"]) or DEFAULT_INPUT_SIZE
+        settings = spec.get("settings") or {}
+        kwargs = {
+            "input_size": tuple(int(s) for s in input_size),
+            "preset": spec.get("preset", "jta"),
+            "settings": settings if isinstance(settings, Settings) else Settings.from_dict(settings),
+        }
+        kwargs.update(overrides)
+        pipeline = cls(predictor, vha, refiner, device=device, **kwargs)
+        pipeline.name = str(name_or_path)
+        return pipeline
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write ``pipeline.json`` and the networks (``predictor/``, ``vha/``, ``refiner/``) to ``directory``."""
+        from loco.models import save_pretrained
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        meta = {"image_size": list(self.input_size)}
+        save_pretrained(self.predictor, directory / "predictor", metadata=meta)
+        save_pretrained(self.vha, directory / "vha")
+        if self.refiner is not None:
+            save_pretrained(self.refiner, directory / "refiner")
+        spec = {
+            "format": PIPELINE_FORMAT,
+            "predictor": "predictor",
+            "vha": "vha",
+            "refiner": "refiner" if self.refiner is not None else None,
+            "input_size": list(self.input_size),
+            "preset": self.preset,
+            "settings": asdict(self.settings),
+        }
+        (directory / PIPELINE_CONFIG).write_text(json.dumps(spec, indent=2) + "\n")
+        return directory
+
+    # ----------------------------------------------------------------------------------------- predict
+
+    def _settings(self, paper_compat: bool, overrides: dict) -> Settings:
+        base = PAPER_SETTINGS if paper_compat else self.settings
+        if paper_compat:
+            base = replace(base, joints_per_chunk=self.settings.joints_per_chunk, backend=self.settings.backend)
+        if overrides:
+            names = {f.name for f in fields(Settings)}
+            unknown = set(overrides) - names
+            if unknown:
+                raise TypeError(f"predict() got unknown settings {sorted(unknown)}; valid: {sorted(names)}")
+            base = replace(base, **overrides)
+        return base
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    @torch.no_grad()
+    def predict(self, image, camera=None, *, paper_compat: bool = False, **settings):
+        """Find the people in an image (or a batch of images).
+
+        Args:
+            image: a path, a PIL image, an (H, W, 3) uint8 array (grayscale and RGBA accepted; floats read as
+                [0, 1]), a (C, H, W) tensor, or a list of them (run as one batch through the networks); a
+                (B, C, H, W) tensor is a batch too.
+            camera: the intrinsics of the image as given: a :class:`~loco.Camera`, ``(fx, fy, cx, cy)``, a dict, or
+                ``None`` for the default (:meth:`Camera.from_fov`, the JTA field of view); for a batch, one camera
+                for all or a list.
+            paper_compat: the paper's settings (:data:`PAPER_SETTINGS`: integer peaks, the paper's association).
+            **settings: any :class:`Settings` field for this call (e.g. ``threshold=0.2``, ``use_refiner=False``).
+
+        Returns:
+            a :class:`Prediction`, or a list of them for a list / 4-D tensor input.
+        """
+        batched = isinstance(image, (list, tuple)) or (isinstance(image, torch.Tensor) and image.ndim == 4)
+        images = list(image) if batched else [image]
+        if not images:
+            return []
+        cfg = self._settings(paper_compat, settings)
+        timings: dict[str, float] = {}
+        t = time.perf_counter()
+
+        rgbs = [load_image(im) for im in images]
+        per_image = (
+            batched
+            and isinstance(camera, (list, tuple))
+            and len(camera) > 0
+            and not any(isinstance(c, (int, float, np.number)) for c in camera)
+        )
+        cams_in = list(camera) if per_image else [camera] * len(rgbs)
+        if len(cams_in) != len(rgbs):
+            raise ValueError(f"got {len(cams_in)} cameras for {len(rgbs)} images")
+        cameras = [as_camera(c, rgb.shape[1], rgb.shape[0]) for c, rgb in zip(cams_in, rgbs)]
+        boxed = [_letterbox(rgb, self.input_size) for rgb in rgbs]
+        net_cameras = [cam.scaled(scale) for cam, (_, scale) in zip(cameras, boxed)]
+        x = torch.from_numpy(np.stack([b for b, _ in boxed])).to(self.device)
+        x = (x.permute(0, 3, 1, 2).float() - self._mean) / self._std
+        self._sync()
+        timings["preprocess"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        code = self.predictor(x)
+        self._sync()
+        timings["backbone"] = time.perf_counter() - t
+
+        from loco.models import decode_peaks
+
+        t = time.perf_counter()
+        peaks = decode_peaks(
+            self.vha,
+            code,
+            self.grid,
+            joints_per_chunk=cfg.joints_per_chunk,
+            threshold=cfg.threshold,
+            connectivity=cfg.connectivity,
+            refine=cfg.refine,
+            backend=cfg.backend,
+        )
+        self._sync()
+        timings["decode_peaks"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        people = peaks_to_poses(peaks, self.grid, net_cameras, cfg)
+        timings["association"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        results = []
+        for (poses, conf), camera_, rgb, src in zip(people, cameras, rgbs, images):
+            if cfg.use_refiner and self.refiner is not None and len(poses):
+                poses = (
+                    self.refiner.refine(
+                        torch.from_numpy(poses),
+                        torch.from_numpy(conf),
+                        hole_threshold=cfg.hole_threshold,
+                        replace_threshold=cfg.replace_threshold,
+                    )
+                    .cpu()
+                    .numpy()
+                )
+            results.append((poses, conf, camera_, rgb, src))
+        timings["refiner"] = time.perf_counter() - t
+
+        out = []
+        for poses, conf, camera_, rgb, src in results:
+            out.append(
+                Prediction(
+                    poses3d=poses.astype(np.float32),
+                    poses2d=_project_px(poses, camera_),
+                    confidence=conf.astype(np.float32),
+                    camera=camera_,
+                    image_size=(int(rgb.shape[0]), int(rgb.shape[1])),
+                    image=rgb,
+                    source=str(src) if isinstance(src, (str, Path)) else None,
+                    timings=timings,
+                )
+            )
+        timings["total"] = sum(timings.values())
+        return out if batched else out[0]
+
+    __call__ = predict
+
+
+def _project_px(poses: np.ndarray, camera: Camera) -> np.ndarray:
+    """(P, 14, 3) metres -> (P, 14, 2) pixels (NaN for missing joints or joints behind the camera)."""
+    p = np.asarray(poses, np.float64).reshape(-1, NUM_JOINTS, 3)
+    z = p[..., 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = camera.fx * p[..., 0] / z + camera.cx
+        v = camera.fy * p[..., 1] / z + camera.cy
+    uv = np.stack((u, v), -1)
+    uv[~(z > 0)] = np.nan
+    return uv.astype(np.float32)
