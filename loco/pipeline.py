@@ -273,7 +273,8 @@ def load_image(image) -> np.ndarray:
         arr, what = _array_to_rgb(image, "image array"), "image array"
     else:
         raise TypeError(
-            f"image must be a path, PIL image, numpy array or torch tensor (or a list of them), got {type(image).__name__}"
+            "image must be a path, PIL image, numpy array or torch tensor (or a list of them), "
+            f"got {type(image).__name__}"
         )
     h, w = arr.shape[:2]
     if min(h, w) < MIN_IMAGE_SIDE:
