@@ -35,7 +35,14 @@ import torch
 from loco import ops
 from loco.association import METHODS, associate, voxel_tolerance
 from loco.geometry import Camera, VoxelGrid
-from loco.metrics import JTA_THRESHOLDS, MATCHINGS, DetectionMeter, panoptic_metrics, poses_to_rows
+from loco.metrics import (
+    JTA_THRESHOLDS,
+    MATCHINGS,
+    VOXEL_THRESHOLDS,
+    DetectionMeter,
+    panoptic_metrics,
+    poses_to_rows,
+)
 from loco.skeleton import NUM_JOINTS
 
 __all__ = [
@@ -46,6 +53,8 @@ __all__ = [
     "oracle_peaks",
     "evaluate_oracle",
     "evaluate_pipeline",
+    "peak_rows",
+    "vha_compression",
     "format_table",
     "save_results",
 ]
@@ -409,6 +418,53 @@ def evaluate_pipeline(
         "frames": len(indices),
         "seconds_per_frame": elapsed / max(len(indices), 1),
     }
+
+
+def peak_rows(peaks: ops.Peaks, batch_size: int) -> list[np.ndarray]:
+    """Split :class:`loco.ops.Peaks` into per-image voxel rows ``(joint, d, v, u)`` (integer indices) for
+    :func:`loco.metrics.voxel_f1`: a list of ``batch_size`` arrays (K_b, 4) float64."""
+    rows = torch.cat([peaks.joint[:, None], peaks.index], dim=1).cpu().numpy().astype(np.float64)
+    batch = peaks.batch.cpu().numpy()
+    return [rows[batch == b] for b in range(batch_size)]
+
+
+def vha_compression(
+    volume,
+    decoded,
+    thresholds: Sequence[float] = VOXEL_THRESHOLDS,
+    *,
+    threshold: float = 0.1,
+    connectivity: int = 6,
+    matching: str = "greedy",
+    backend: str = "auto",
+) -> dict[str, float]:
+    """The VHA compression metric (paper Table 2): F1 between the integer peaks of ``H`` and of ``d(e(H))``.
+
+    Args:
+        volume: (B, J, D, H, W) or (J, D, H, W) ground-truth heatmaps ``H``.
+        decoded: the same shape, the autoencoder's reconstruction ``d(e(H))``.
+        thresholds: voxel distances (the paper's 0, 1, 2), inclusive.
+        threshold, connectivity, backend: find_peaks settings for both volumes.
+        matching: ``"greedy"`` (the original) or ``"optimal"``.
+
+    Returns:
+        dict ``precision@t``, ``recall@t``, ``f1@t`` in percent, averaged over the batch, plus ``tp/fp/fn@t`` sums.
+    """
+    if not isinstance(volume, torch.Tensor) or not isinstance(decoded, torch.Tensor):
+        raise TypeError("volume and decoded must be torch.Tensors")
+    if volume.shape != decoded.shape:
+        raise ValueError(f"decoded must have the shape of volume {tuple(volume.shape)}, got {tuple(decoded.shape)}")
+    batch = volume.shape[0] if volume.ndim == 5 else 1
+    kwargs = {"threshold": threshold, "connectivity": connectivity, "backend": backend}
+    true_rows = peak_rows(ops.find_peaks(volume, **kwargs), batch)
+    pred_rows = peak_rows(ops.find_peaks(decoded, **kwargs), batch)
+    meter = DetectionMeter(thresholds, matching)
+    for pred, gt in zip(pred_rows, true_rows):
+        meter.update(pred, gt)
+    summary = meter.summary()
+    for key in ("mean_error_mm", "matched_joints"):
+        summary.pop(key)
+    return summary
 
 
 def format_table(results: dict) -> str:

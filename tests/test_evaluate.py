@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from loco import evaluate as E
+from loco import ops
 from loco.cli import main as cli_main
 from loco.geometry import Camera, VoxelGrid
 
@@ -168,3 +169,16 @@ def test_cli_errors(capsys):
         pytest.importorskip("loco.data.synthetic")
         assert cli_main(["eval", "--weights", "nothing", "--frames", "1"]) == 2
         assert "pipeline is not available" in capsys.readouterr().err
+
+
+def test_vha_compression_f1_at_0_1_2_voxels():
+    centers = torch.tensor([[10.0, 8.0, 9.0], [20.0, 15.0, 30.0], [40.0, 20.0, 50.0]])
+    joints = torch.tensor([0, 3, 3])
+    volume = ops.render_heatmaps(centers, joints, GRID, snap=True, backend="torch")
+    shifted = ops.render_heatmaps(centers + torch.tensor([1.0, 0.0, 0.0]), joints, GRID, snap=True, backend="torch")
+    same = E.vha_compression(volume, volume.clone(), backend="torch")
+    assert same["f1@0"] == same["f1@1"] == same["f1@2"] == 100.0 and same["tp@0"] == 3
+    off = E.vha_compression(volume, shifted, backend="torch")
+    assert off["f1@0"] == 0.0 and off["f1@1"] == 100.0 and off["f1@2"] == 100.0
+    with pytest.raises(ValueError, match="decoded"):
+        E.vha_compression(volume, volume[:, :3])
