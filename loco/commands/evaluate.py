@@ -96,11 +96,11 @@ def run(args: argparse.Namespace) -> int:
         results = evaluate_oracle(dataset, args.frames, config, progress=not args.no_progress)
         title = f"oracle upper bound, {args.dataset} seed {args.seed}, {results['frames']} frames, {args.matching}"
     else:
-        import loco
-
-        if not hasattr(loco, "LoCO"):
-            raise RuntimeError("the LoCO pipeline is not available in this version; use --oracle")
-        pipeline = loco.LoCO.from_pretrained(args.weights, device=args.device)
+        try:
+            from loco.pipeline import LoCO
+        except ImportError as exc:
+            raise RuntimeError(f"the LoCO pipeline is not available ({exc}); use --oracle") from exc
+        pipeline = LoCO.from_pretrained(args.weights, device=args.device)
         results = evaluate_pipeline(
             dataset, pipeline, args.frames, matching=args.matching, progress=not args.no_progress
         )
