@@ -25,7 +25,20 @@ __all__ = [
 ]
 
 # Submodules imported on first use, so `import loco` stays light.
-_LAZY_SUBMODULES = ("ops", "kernels", "models", "data", "metrics", "association", "skeleton", "geometry", "cli")
+_LAZY_SUBMODULES = (
+    "ops",
+    "kernels",
+    "models",
+    "data",
+    "metrics",
+    "association",
+    "evaluate",
+    "pipeline",
+    "skeleton",
+    "geometry",
+    "cli",
+    "testing",
+)
 
 
 def __getattr__(name: str):
