@@ -4,8 +4,9 @@ One forward pass, whatever the number of people: the Code Predictor maps the (re
 decoder restores the 14 volumetric heatmaps a few joints at a time while the peak search runs on each chunk
 (:func:`loco.models.decode_peaks`; at most ``Settings.decode_budget_mb`` of volume is held, never the whole
 ``14 x D x H' x W'`` at large inputs); the peaks are lifted to metres (:func:`loco.ops.backproject`), grouped into
-people (:func:`loco.association.associate`) and completed by the Pose Refiner. The post-processing (peaks -> poses) is :func:`peaks_to_poses`, shared with anything that makes its own
-heatmaps (:func:`volume_to_poses` runs it on a whole volume).
+people (:func:`loco.association.associate`) and completed by the Pose Refiner. The post-processing (peaks -> poses)
+is :func:`peaks_to_poses`, shared with anything that makes its own heatmaps (:func:`volume_to_poses` runs it on a
+whole volume).
 
 Decisions a user relies on:
 
@@ -312,7 +313,10 @@ def as_camera(camera, width: int, height: int) -> Camera:
         except KeyError as exc:
             raise ValueError(f"a camera dict needs fx, fy, cx, cy; missing {exc}") from None
     if isinstance(camera, (tuple, list, np.ndarray, torch.Tensor)):
-        values = list(np.asarray(camera, dtype=np.float64).reshape(-1)) if len(camera) else []
+        try:
+            values = [float(v) for v in np.asarray(camera, dtype=np.float64).reshape(-1)]
+        except (TypeError, ValueError):
+            raise ValueError(f"camera must be (fx, fy, cx, cy), four numbers, got {camera!r}") from None
         if len(values) != 4:
             raise ValueError(f"camera must be (fx, fy, cx, cy), four numbers, got {len(values)}: {list(values)}")
         try:
@@ -632,6 +636,7 @@ class LoCO:
         ):
             raise ValueError(f"input_size must be (H, W), ints >= {MIN_IMAGE_SIDE}, got {input_size!r}")
         self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.name: str | None = None  # the name or path it was loaded from
         self.preset = preset
         self.grid = replace(VoxelGrid.for_image(*self.input_size, preset=preset), depth_bins=vha.depth_bins)
         self.settings = settings or Settings()

@@ -47,8 +47,12 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     paths = {"poses": out / "demo_poses.json", "overlay": out / "demo_overlay.png", "3d": out / "demo_3d.png"}
     pred.save(paths["poses"])
-    pred.plot_2d(path=paths["overlay"])
-    pred.plot_3d(path=paths["3d"], title=f"loco demo: {len(pred)} people")
+    from PIL import Image
+
+    from loco.viz import draw_2d
+
+    Image.fromarray(draw_2d(pred.image, pred.poses2d, pred.confidence)).save(paths["overlay"])  # PIL only
+    pred.plot_3d(path=paths["3d"], title=f"loco demo: {len(pred)} people")  # needs matplotlib
 
     gt = torch.as_tensor(np.asarray(meta["poses3d"], dtype=np.float64))
     from loco.geometry import VoxelGrid
