@@ -234,7 +234,7 @@ def plot_3d(
         for a, b in LIMBS:
             seg = q[k, [a, b]]
             if np.isfinite(seg).all():
-                ax.plot(seg[:, 0], seg[:, 1], seg[:, 2], color=colour, linewidth=1.6)
+                ax.plot(seg[:, 0], seg[:, 1], seg[:, 2], color=colour, linewidth=2.0)
         ok = np.isfinite(q[k]).all(1)
         det, filled = ok & (conf[k] > 0), ok & ~(conf[k] > 0)
         if det.any():
