@@ -494,8 +494,10 @@ def _component(ref: str | None, base: Path) -> Path | str | None:
     """A component reference of pipeline.json: a folder relative to the pipeline folder, or a bundled name."""
     if ref is None:
         return None
-    local = base / ref
-    return local if local.exists() else ref
+    for candidate in (base / ref, _weights_dir() / ref):
+        if candidate.exists():
+            return candidate
+    return ref
 
 
 def _resolve_pipeline(name_or_path) -> tuple[dict, Path | None]:
@@ -519,9 +521,9 @@ def _resolve_pipeline(name_or_path) -> tuple[dict, Path | None]:
     shipped = _weights_dir() / name
     if _is_pipeline_dir(shipped):
         return _read_spec(shipped), shipped
-    spec = dict(BUNDLED_PIPELINES[name])
     root = _weights_dir()
-    missing = [v for v in spec.values() if not (root / v / "model.safetensors").is_file()]
+    spec = {k: root / v for k, v in BUNDLED_PIPELINES[name].items()}
+    missing = [p.name for p in spec.values() if not (p / "model.safetensors").is_file()]
     if missing:
         raise FileNotFoundError(
             f"the bundled {name!r} pipeline is not installed in this copy of loco: {', '.join(missing)} missing "
@@ -552,17 +554,29 @@ def _read_spec(directory: Path) -> dict:
 
 
 def _input_size_of(predictor_ref) -> tuple[int, int] | None:
-    """The ``image_size`` a Code Predictor folder's config metadata records (training writes it), if any."""
+    """The ``image_size`` (or ``input_size``) that a Code Predictor folder's ``config.json`` metadata records, at the
+    top or nested (e.g. a training config saved there), if any."""
     if isinstance(predictor_ref, str):
         predictor_ref = _weights_dir() / predictor_ref
     try:
         meta = json.loads((Path(predictor_ref) / "config.json").read_text()).get("metadata", {})
     except (OSError, ValueError, AttributeError):
         return None
-    size = meta.get("image_size") or meta.get("input_size") if isinstance(meta, dict) else None
-    if isinstance(size, (list, tuple)) and len(size) == 2:
-        return int(size[0]), int(size[1])
-    return None
+
+    def find(d, depth: int):
+        if not isinstance(d, dict) or depth > 3:
+            return None
+        for key in ("image_size", "input_size"):
+            size = d.get(key)
+            if isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(v, int) for v in size):
+                return int(size[0]), int(size[1])
+        for value in d.values():
+            found = find(value, depth + 1)
+            if found:
+                return found
+        return None
+
+    return find(meta, 0)
 
 
 def _load_network(ref, expected: str, device):

@@ -389,3 +389,33 @@ def test_predict_on_the_authors_frames(authors_dir, model, tmp_path):
     preds[0].plot_2d(path=tmp_path / "overlay.png")
     preds[0].plot_3d(path=tmp_path / "3d.png")
     assert (tmp_path / "overlay.png").is_file() and (tmp_path / "3d.png").is_file()
+
+
+def test_bundled_names_resolve_in_the_weights_folder(weights, tmp_path, monkeypatch, picture):
+    """The bundled layout: ``vha2`` is assembled from ``code_predictor_light``, ``vha2`` and ``pose_refiner`` network
+    folders, and a ``<name>/pipeline.json`` there is a pipeline of its own, found by name."""
+    import shutil
+
+    import loco.pipeline as P
+
+    root = tmp_path / "weights"
+    shutil.copytree(weights / "predictor", root / "code_predictor_light")
+    config = json.loads((root / "code_predictor_light" / "config.json").read_text())
+    config["metadata"] = {"train": {"image_size": list(INPUT)}}  # nested, as a training config may store it
+    (root / "code_predictor_light" / "config.json").write_text(json.dumps(config))
+    shutil.copytree(weights / "vha", root / "vha2")
+    monkeypatch.setattr(P, "_weights_dir", lambda: root)
+    with pytest.raises(FileNotFoundError, match="pose_refiner"):
+        LoCO.from_pretrained("vha2")
+    shutil.copytree(weights / "refiner", root / "pose_refiner")
+    m = LoCO.from_pretrained("vha2", device="cpu")
+    assert m.input_size == INPUT and m.refiner is not None
+    spec = {"format": "loco-pipeline", "predictor": "code_predictor_light", "vha": "vha2", "refiner": None}
+    (root / "mine").mkdir()
+    (root / "mine" / "pipeline.json").write_text(json.dumps({**spec, "settings": {"threshold": 0.2}}))
+    assert "mine" in available_pipelines()
+    mine = LoCO.from_pretrained("mine", device="cpu")
+    assert mine.refiner is None and mine.settings.threshold == 0.2
+    np.testing.assert_array_equal(
+        mine.predict(picture, use_refiner=False, threshold=0.1).poses3d, m.predict(picture, use_refiner=False).poses3d
+    )
