@@ -419,3 +419,11 @@ def test_bundled_names_resolve_in_the_weights_folder(weights, tmp_path, monkeypa
     np.testing.assert_array_equal(
         mine.predict(picture, use_refiner=False, threshold=0.1).poses3d, m.predict(picture, use_refiner=False).poses3d
     )
+
+
+def test_the_evaluation_loop_takes_the_pipeline(model):
+    from loco.data.synthetic import SyntheticScenes
+    from loco.evaluate import evaluate_pipeline
+
+    results = evaluate_pipeline(SyntheticScenes("jta", (72, 128), seed=1), model, 1, progress=False)
+    assert results["frames"] == 1 and "f1@0.4" in results["rows"]["pipeline"]
