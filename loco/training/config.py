@@ -1,0 +1,183 @@
+"""Training configurations: one dataclass per model, saved inside every checkpoint (and as ``config.json`` in the run).
+
+Fields shared by the three trainers live in :class:`TrainConfig`; :class:`VHAConfig`, :class:`PredictorConfig` and
+:class:`RefinerConfig` add their own. ``to_dict`` / ``from_dict`` round-trip through JSON-safe types, so a run is
+described by its config alone and ``--resume`` restores it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field, fields
+
+__all__ = ["TrainConfig", "VHAConfig", "PredictorConfig", "RefinerConfig", "CONFIGS", "config_from_dict"]
+
+
+@dataclass
+class TrainConfig:
+    """What every trainer needs.
+
+    Args:
+        out: run folder (checkpoints ``last.pt``, ``log.jsonl``, ``config.json``, exported weights).
+        steps: optimiser steps in all.
+        batch_size: samples per step and per process (DDP multiplies it by the world size).
+        lr: peak learning rate of Adam; ``warmup`` linear steps, then constant until ``decay_from`` (a fraction of
+            ``steps``), then cosine to ``lr * min_lr_ratio``.
+        weight_decay: AdamW decay (0 = Adam).
+        seed: the run seed; data of step ``t`` on rank ``r`` is a function of ``(seed, t, r)`` only.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, or ``"auto"`` (CUDA when available).
+        amp: ``"bf16"`` for bfloat16 autocast, ``"none"`` for float32.
+        threads: torch intra-op threads on CPU (0 = torch's default).
+        log_every: steps between log lines; ``val_every`` steps between validations (0 = never);
+        ckpt_every: steps between checkpoints (0 = only by time); ``ckpt_minutes`` minutes between checkpoints.
+        grad_clip: max global gradient norm (0 = none).
+        progress: show a tqdm bar.
+        deterministic: deterministic kernels during :meth:`Trainer.fit`: oneDNN off on CPU (its convolution weight
+            gradients depend on buffer alignment, so two runs can differ in the last bit), deterministic cuDNN and
+            ``torch.use_deterministic_algorithms`` on GPU. Needed for a bit-for-bit ``--resume`` of convolutional
+            networks; slower.
+    """
+
+    out: str = "runs/run"
+    steps: int = 1000
+    batch_size: int = 1
+    lr: float = 1e-3
+    warmup: int = 100
+    decay_from: float = 0.7
+    min_lr_ratio: float = 0.05
+    weight_decay: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "none"
+    threads: int = 0
+    log_every: int = 50
+    val_every: int = 0
+    ckpt_every: int = 0
+    ckpt_minutes: float = 5.0
+    grad_clip: float = 0.0
+    progress: bool = True
+    deterministic: bool = False
+
+    kind = "base"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["kind"] = self.kind
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names - {"kind"}
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+        kw = {k: v for k, v in d.items() if k in names}
+        for f in fields(cls):
+            if f.name in kw and isinstance(kw[f.name], list):
+                kw[f.name] = tuple(tuple(x) if isinstance(x, list) else x for x in kw[f.name])
+        return cls(**kw)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass
+class VHAConfig(TrainConfig):
+    """VHA training on heatmaps rendered on the fly from synthetic (or loaded) poses.
+
+    Args:
+        version: VHA version (paper Table 1).
+        preset: synthetic world preset (``"jta"``) whose scenes give the poses.
+        image_size: (H, W) pixels of the frames; the grid is ``VoxelGrid.for_image(H, W, preset)``.
+        crop: (h, w) voxels of the random crops in H'/W' (the VHA is fully convolutional).
+        person_crop: probability that a crop is centred on a random joint (else uniform over the grid).
+        sigma: Gaussian width in voxels (final value); ``sigma_schedule`` optional ``((sigma, until_fraction), ...)``,
+            e.g. ``((8, 0.1), (4, 0.25))`` then ``sigma`` to the end.
+        snap: snap centres to voxels (the original ground truth, peaks exactly on voxels).
+        val_frames: held-out full frames (seed ``val_seed``) for the validation F1 at 0/1/2 voxels.
+        fg_weight: extra weight ``w`` of the loss on target voxels, ``(1 + w * H) * (y - H)^2``; 0 = plain MSE.
+    """
+
+    version: int = 2
+    preset: str = "jta"
+    image_size: tuple = (1080, 1920)
+    crop: tuple = (32, 32)
+    person_crop: float = 0.9
+    sigma: float = 2.0
+    sigma_schedule: tuple = ()
+    snap: bool = True
+    val_frames: int = 4
+    val_seed: int = 10_000
+    fg_weight: float = 0.0
+    init: str = ""
+
+    kind = "vha"
+
+
+@dataclass
+class PredictorConfig(TrainConfig):
+    """Code Predictor training against codes ``e(H)`` of a frozen VHA, computed on the fly.
+
+    Args:
+        vha: the frozen VHA (bundled name or folder).
+        backbone: ``"light"`` or ``"inception_v3"``.
+        image_size: (H, W) of the training images (a CPU-friendly size by default).
+        length: number of distinct synthetic frames (``index = (seed, i)``); ``val_frames`` held-out ones with
+            ``val_seed``.
+        augment: colour jitter, blur, noise and horizontal flips (flipping swaps left/right joints).
+        workers: DataLoader worker processes rendering the synthetic frames.
+        code_weight: extra weight on code cells above ``code_threshold``.
+    """
+
+    vha: str = "vha2"
+    backbone: str = "light"
+    preset: str = "jta"
+    image_size: tuple = (270, 480)
+    length: int = 100_000
+    sigma: float = 2.0
+    snap: bool = True
+    augment: bool = True
+    workers: int = 1
+    val_frames: int = 8
+    val_seed: int = 10_000
+    code_weight: float = 0.0
+    init: str = ""
+
+    kind = "predictor"
+
+
+@dataclass
+class RefinerConfig(TrainConfig):
+    """Pose Refiner training, the paper's recipe: root-relative poses with random missing joints and noise, MSE.
+
+    Args:
+        preset: synthetic preset the poses come from (plus any ``real`` poses, an ``.npy`` of (N, 14, 3) metres).
+        drop_prob: probability of removing each joint of the input; ``noise`` std of the Gaussian noise in metres
+            added to the kept joints (scaled up with the joint's distance by ``noise_per_metre``).
+        pool_poses: synthetic training poses sampled once at the start; ``val_poses`` held-out ones (``val_seed``).
+    """
+
+    preset: str = "jta"
+    real: str = ""
+    drop_prob: float = 0.25
+    noise: float = 0.03
+    noise_per_metre: float = 0.002
+    pool_poses: int = 30_000
+    val_poses: int = 4096
+    val_seed: int = 10_000
+
+    kind = "refiner"
+
+
+CONFIGS = {c.kind: c for c in (VHAConfig, PredictorConfig, RefinerConfig)}
+
+
+def config_from_dict(d: dict) -> TrainConfig:
+    """Rebuild the config of a checkpoint (``d["kind"]`` picks the class)."""
+    kind = d.get("kind")
+    if kind not in CONFIGS:
+        raise ValueError(f"unknown config kind {kind!r}; valid: {sorted(CONFIGS)}")
+    return CONFIGS[kind].from_dict(d)
+
+
+del field

@@ -1,0 +1,286 @@
+"""Training: configs, schedules, the heatmap sampler, bit-for-bit resume, DDP through torchrun (gloo, 2 processes),
+the three trainers on tiny configs, and the ``loco train`` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from loco import ops
+from loco.geometry import Camera, VoxelGrid
+from loco.models import VHA, CodePredictor, PoseRefiner
+from loco.training import PredictorConfig, RefinerConfig, VHAConfig, config_from_dict, load_checkpoint, lr_at
+from loco.training.sampler import HeatmapSampler, sigma_at
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _tiny_vha(tmp_path, **kw) -> VHAConfig:
+    base = dict(
+        out=str(tmp_path / "vha"),
+        steps=4,
+        crop=(8, 8),
+        lr=1e-3,
+        warmup=1,
+        val_frames=0,
+        progress=False,
+        ckpt_minutes=0,
+        log_every=1,
+        threads=1,
+        device="cpu",
+        deterministic=True,
+    )
+    return VHAConfig(**(base | kw))
+
+
+def _tiny_refiner(tmp_path, **kw) -> RefinerConfig:
+    base = dict(
+        out=str(tmp_path / "ref"),
+        steps=6,
+        batch_size=16,
+        warmup=1,
+        pool_poses=64,
+        val_poses=32,
+        progress=False,
+        ckpt_minutes=0,
+        log_every=1,
+        threads=1,
+        device="cpu",
+    )
+    return RefinerConfig(**(base | kw))
+
+
+@pytest.mark.parametrize("cls", [VHAConfig, PredictorConfig, RefinerConfig], ids=lambda c: c.kind)
+def test_config_round_trip(cls):
+    cfg = cls(steps=7, seed=3)
+    if cls is VHAConfig:
+        cfg = cfg.replace(sigma_schedule=((8.0, 0.1), (4.0, 0.25)), crop=(16, 24))
+    d = json.loads(json.dumps(cfg.to_dict()))
+    assert d["kind"] == cls.kind
+    assert config_from_dict(d) == cfg
+
+
+def test_config_rejects_unknown_fields():
+    with pytest.raises(ValueError, match="unknown"):
+        config_from_dict({"kind": "vha", "nope": 1})
+    with pytest.raises(ValueError, match="kind"):
+        config_from_dict({"kind": "gan"})
+
+
+def test_lr_schedule():
+    cfg = VHAConfig(steps=100, lr=1.0, warmup=10, decay_from=0.5, min_lr_ratio=0.1)
+    assert lr_at(cfg, 0) == pytest.approx(0.1)
+    assert lr_at(cfg, 9) == pytest.approx(1.0)
+    assert lr_at(cfg, 50) == pytest.approx(1.0)
+    assert lr_at(cfg, 100) == pytest.approx(0.1)
+    values = [lr_at(cfg, t) for t in range(50, 101)]
+    assert all(a >= b for a, b in zip(values, values[1:]))
+
+
+def test_sigma_schedule():
+    sched = ((8, 0.1), (4, 0.25))
+    assert [sigma_at(2, sched, t, 100) for t in (0, 9, 10, 24, 25, 99)] == [8, 8, 4, 4, 2, 2]
+    assert sigma_at(2, (), 0, 100) == 2
+
+
+def test_sampler_crops_match_the_full_volume():
+    """A crop rendered directly equals the same window of the full frame's volume."""
+    sampler = HeatmapSampler("jta", image_size=(270, 480), crop=(12, 20), person_crop=1.0)
+    rng = np.random.default_rng(5)
+    centers, joints = sampler.frame(np.random.default_rng([1, 2]))
+    assert len(centers) > 0
+    top, left = sampler._offset(np.random.default_rng(3), centers)
+    full = ops.render_heatmaps(centers, joints, sampler.grid, sigma=2.0, snap=True, batch_size=1)
+    shifted = centers - torch.tensor([0.0, top, left])
+    crop = ops.render_heatmaps(shifted, joints, (14, 316, 12, 20), sigma=2.0, snap=True, batch_size=1)
+    torch.testing.assert_close(crop, full[..., top : top + 12, left : left + 20], rtol=0, atol=0)
+    batch = sampler.sample(rng, batch_size=3, sigma=2.0)
+    assert batch.shape == (3, 14, 316, 12, 20)
+    assert (batch.amax(dim=(1, 2, 3, 4)) > 0.5).all()  # person-centred crops always hold a joint
+
+
+def _state_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("kind", ["vha", "refiner"])
+def test_resume_is_bit_for_bit(tmp_path, kind):
+    if kind == "vha":
+        from loco.training.vha import train_vha as train
+
+        make = _tiny_vha
+    else:
+        from loco.training.refiner import train_refiner as train
+
+        make = _tiny_refiner
+    full = train(make(tmp_path / "a"))
+    interrupted = train(make(tmp_path / "b"), stop_at=2)
+    assert interrupted.state.step == 2
+    cfg_b = make(tmp_path / "b")
+    resumed = train(cfg_b, resume=cfg_b.out)
+    assert resumed.state.step == full.state.step == cfg_b.steps
+    assert _state_equal(full.model.state_dict(), resumed.model.state_dict())
+    opt_a, opt_b = full.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
+    assert all(_state_equal(opt_a[k], opt_b[k]) for k in opt_a)
+    losses = lambda tr: [h["loss"] for h in tr.history if "loss" in h]  # noqa: E731
+    assert losses(full)[2:] == losses(resumed)
+    ckpt = load_checkpoint(Path(cfg_b.out) / "last.pt")
+    assert ckpt["config"] == cfg_b and ckpt["step"] == cfg_b.steps
+
+
+def test_vha_training_reduces_the_loss(tmp_path):
+    from loco.training.vha import train_vha
+
+    cfg = _tiny_vha(tmp_path, steps=12, lr=3e-3, crop=(8, 8), val_frames=1, val_every=0)
+    trainer = train_vha(cfg)
+    losses = [h["loss"] for h in trainer.history if "loss" in h]
+    assert np.isfinite(losses).all()
+    val = [h["val"] for h in trainer.history if "val" in h]
+    assert val and set(val[-1]) >= {"f1@0", "f1@1", "f1@2"}
+
+
+def test_refiner_learns_to_fill_holes(tmp_path):
+    from loco.training.refiner import train_refiner
+
+    trainer = train_refiner(
+        _tiny_refiner(tmp_path, steps=150, lr=3e-3, batch_size=64, pool_poses=256, val_poses=128, log_every=50)
+    )
+    val = [h["val"] for h in trainer.history if "val" in h][-1]
+    assert val["kept_out_mm"] < val["kept_in_mm"] * 1.5
+    assert np.isfinite(val["holes_out_mm"])
+    assert isinstance(trainer.model, PoseRefiner)
+
+
+def test_flip_is_exact():
+    from loco.training.predictor import flip_sample
+
+    rng = np.random.default_rng(0)
+    poses = torch.from_numpy(rng.uniform([-3, -2, 5], [3, 2, 20], size=(2, 14, 3)).astype(np.float32))
+    camera = Camera(500.0, 510.0, 230.0, 140.0)
+    image = torch.arange(3 * 6 * 9, dtype=torch.uint8).reshape(3, 6, 9)
+    grid = VoxelGrid.for_image(6, 9)
+    flipped_image, flipped, cam2 = flip_sample(image, poses, camera)
+    assert torch.equal(flipped_image[..., 0], image[..., -1])
+    from loco.training.predictor import _FLIP
+
+    u = ops.project(poses.reshape(-1, 3).double(), grid, camera).reshape(2, 14, 3)
+    u2 = ops.project(flipped.reshape(-1, 3).double(), grid, cam2).reshape(2, 14, 3)
+    # pixel x -> W - 1 - x, so voxel u -> (W - 1 - x) / s for the mirrored joint
+    x = u[..., 2] * grid.stride
+    torch.testing.assert_close(u2[:, _FLIP, 2] * grid.stride, 9 - 1 - x)
+    torch.testing.assert_close(u2[:, _FLIP, :2], u[..., :2])
+
+
+def test_predictor_trains_a_step(tmp_path):
+    from loco.training.predictor import train_predictor
+
+    vha_dir = VHA(version=3).save_pretrained(tmp_path / "vha3")
+    cfg = PredictorConfig(
+        out=str(tmp_path / "pred"),
+        vha=str(vha_dir),
+        image_size=(64, 96),
+        steps=2,
+        batch_size=2,
+        warmup=1,
+        val_frames=1,
+        workers=0,
+        progress=False,
+        ckpt_minutes=0,
+        log_every=1,
+        threads=1,
+        device="cpu",
+        length=8,
+    )
+    trainer = train_predictor(cfg)
+    assert trainer.state.step == 2
+    assert isinstance(trainer.model, CodePredictor)
+    val = [h["val"] for h in trainer.history if "val" in h][-1]
+    assert "f1@0.4" in val and np.isfinite(val["code_mse"])
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+def test_cli_train_refiner_exports_loadable_weights(tmp_path):
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "loco.cli",
+        "train",
+        "refiner",
+        "--out",
+        str(out),
+        "--steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--no-progress",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--fp16",
+    ]
+    tiny = ["--warmup", "1", "--pool-poses", "64", "--val-poses", "32"]
+    code = subprocess.run(cmd + tiny, env=_env(), capture_output=True, text=True, timeout=120)
+    assert code.returncode == 0, code.stderr[-2000:]
+    model = PoseRefiner.from_pretrained(out / "model")
+    assert next(model.parameters()).dtype == torch.float16
+    meta = json.loads((out / "model" / "config.json").read_text())["metadata"]
+    assert meta["trained_steps"] == 3
+
+
+@pytest.mark.skipif(
+    shutil.which("torchrun") is None and not (Path(sys.executable).parent / "torchrun").exists(),
+    reason="torchrun not installed",
+)
+def test_ddp_two_processes_gloo(tmp_path):
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+    out = tmp_path / "ddp"
+    cmd = [
+        torchrun,
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "loco.cli",
+        "train",
+        "refiner",
+        "--out",
+        str(out),
+        "--steps",
+        "4",
+        "--batch-size",
+        "8",
+        "--warmup",
+        "1",
+        "--no-progress",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--pool-poses",
+        "64",
+        "--val-poses",
+        "32",
+    ]
+    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpt = load_checkpoint(out / "last.pt")
+    assert ckpt["step"] == 4
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "loss" in r] == [1, 2, 3, 4]
+    assert all(np.isfinite(r["loss"]) for r in log if "loss" in r)
