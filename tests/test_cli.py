@@ -68,6 +68,27 @@ def test_predict_animated_gif_frame_by_frame(weights, tmp_path):
     assert lines[1]["source"].endswith("clip.gif#1")
 
 
+def test_predict_video_through_imageio(weights, tmp_path, monkeypatch):
+    """Videos go through ``imageio.v3.imiter`` (stubbed here: imageio is optional), every ``--every``-th frame."""
+    import sys
+    import types
+
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 256, (40, 64, 3), dtype=np.uint8) for _ in range(5)]
+    v3 = types.ModuleType("imageio.v3")
+    v3.imiter = lambda path: iter(frames)
+    package = types.ModuleType("imageio")
+    package.v3 = v3
+    monkeypatch.setitem(sys.modules, "imageio", package)
+    monkeypatch.setitem(sys.modules, "imageio.v3", v3)
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"\x00")
+    out = tmp_path / "poses.jsonl"
+    argv = ["predict", str(video), "--weights", str(weights), "--out", str(out), "--every", "2", "--no-progress"]
+    assert main(argv) == 0
+    assert [line["frame"] for line in _lines(out)] == [0, 2, 4]
+
+
 def test_predict_video_without_imageio_is_clear(weights, tmp_path, capsys):
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"\x00" * 64)
