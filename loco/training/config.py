@@ -96,6 +96,14 @@ class VHAConfig(TrainConfig):
         snap: snap centres to voxels (the original ground truth, peaks exactly on voxels).
         val_frames: held-out full frames (seed ``val_seed``) for the validation F1 at 0/1/2 voxels.
         fg_weight: extra weight ``w`` of the loss on target voxels, ``(1 + w * H) * (y - H)^2``; 0 = plain MSE.
+        leaky_output: during training the decoder's last ReLU is a LeakyReLU of this slope (0 = plain ReLU): on
+            sparse targets the plain ReLU output dies (all zeros, no gradient) within a few hundred steps; the
+            exported network keeps its ReLU (negative outputs are clipped at test time).
+        leaky_code, leaky_code_until: the code's ReLU (the single-channel bottleneck, the first to die: a dead code
+            is all zeros and nothing upstream learns) is a LeakyReLU whose slope falls linearly from ``leaky_code``
+            to 0 at ``leaky_code_until * steps``; from there on training sees the exact test-time network.
+        init_scheme: ``"lsuv"`` (data-dependent, :func:`loco.training.vha.lsuv_init`) or ``"default"`` (PyTorch's,
+            under which the code starts at exactly zero on sparse heatmaps).
     """
 
     version: int = 2
@@ -109,6 +117,10 @@ class VHAConfig(TrainConfig):
     val_frames: int = 4
     val_seed: int = 10_000
     fg_weight: float = 0.0
+    leaky_output: float = 0.01
+    leaky_code: float = 0.1
+    leaky_code_until: float = 0.3
+    init_scheme: str = "lsuv"
     init: str = ""
 
     kind = "vha"

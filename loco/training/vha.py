@@ -12,10 +12,12 @@ averaged; :func:`evaluate_vha` does it on full held-out frames, the in-training 
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 
 import numpy as np
 import torch
+from torch import nn
 
 from loco import ops
 from loco.metrics import DetectionMeter
@@ -24,7 +26,16 @@ from loco.training.config import VHAConfig
 from loco.training.sampler import HeatmapSampler, sigma_at
 from loco.training.trainer import Trainer, seed_everything, step_rng
 
-__all__ = ["train_vha", "evaluate_vha", "vha_peak_f1", "VOXEL_THRESHOLDS", "FrameCache"]
+__all__ = [
+    "train_vha",
+    "evaluate_vha",
+    "vha_peak_f1",
+    "leaky_output",
+    "leaky_code",
+    "lsuv_init",
+    "VOXEL_THRESHOLDS",
+    "FrameCache",
+]
 
 VOXEL_THRESHOLDS = (0.0, 1.0, 2.0)
 
@@ -133,6 +144,9 @@ def train_vha(config: VHAConfig, resume: str | None = None, stop_at: int | None 
 
     def loss_fn(model, batch, step):
         volumes, sigma = batch
+        code_act = (model.module if hasattr(model, "module") else model).fuser[-1]
+        if isinstance(code_act, nn.LeakyReLU):
+            code_act.negative_slope = code_slope(step)
         recon = model(volumes)
         err = (recon.float() - volumes) ** 2
         if config.fg_weight > 0:
@@ -153,12 +167,81 @@ def train_vha(config: VHAConfig, resume: str | None = None, stop_at: int | None 
         return _summary(meter)
 
     seed_everything(config.seed)  # the initial weights are a function of the seed
-    model = model if model is not None else build_vha(config)
-    trainer = Trainer(config, model, batch_fn, loss_fn, validate if config.val_frames else None)
+    if model is None:
+        model = build_vha(config)
+        if not config.init and config.init_scheme == "lsuv":
+            rng = np.random.default_rng([config.seed, 7])
+            sigma0 = sigma_at(config.sigma, config.sigma_schedule, 0, config.steps)
+            lsuv_init(model, sampler.sample(rng, batch_size=2, sigma=sigma0))
+
+    def code_slope(step: int) -> float:
+        end = config.leaky_code_until * config.steps
+        return config.leaky_code * max(0.0, 1.0 - step / end) if end > 0 else 0.0
+
+    def validate_relu(model, step):
+        with leaky_output(model, 0.0), leaky_code(model, 0.0):
+            return validate(model, step)
+
+    trainer = Trainer(config, model, batch_fn, loss_fn, validate_relu if config.val_frames else None)
     if resume:
         trainer.resume(resume)
-    trainer.fit(stop_at=stop_at)
+    with leaky_output(model, config.leaky_output), leaky_code(model, config.leaky_code):
+        trainer.fit(stop_at=stop_at)
     return trainer
+
+
+@torch.no_grad()
+def lsuv_init(model: VHA, volumes: torch.Tensor, iters: int = 2) -> VHA:
+    """Data-dependent initialisation (LSUV, Mishkin & Matas 2016) for sparse heatmaps.
+
+    PyTorch's default initialisation shrinks the signal at every layer, and the heatmaps are sparse (a few of the
+    ``316 x 25`` inputs of a first-layer unit are non-zero): at step 0 the code is exactly zero and the VHA output
+    does not depend on its input, a plateau plain MSE does not leave in a few thousand steps. Here every convolution
+    gets He-normal weights and zero biases, then, in forward order, its weights are rescaled until its output has unit
+    standard deviation on real crops (the last one: the input's standard deviation).
+    """
+    convs = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))]
+    for conv in convs:
+        nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+        nn.init.zeros_(conv.bias)
+    target_last = float(volumes.std())
+    for k, conv in enumerate(convs):
+        target = target_last if k == len(convs) - 1 else 1.0
+        for _ in range(iters):
+            seen = {}
+            handle = conv.register_forward_hook(lambda m, i, o: seen.__setitem__("out", o.detach().clone()))
+            model(volumes)
+            handle.remove()
+            std = float(seen["out"].std())
+            if std > 0:
+                conv.weight.mul_(target / std)
+    return model
+
+
+@contextlib.contextmanager
+def leaky_code(model: VHA, slope: float):
+    """Swap the code's activation (the fuser's last ReLU) for ``LeakyReLU(slope)`` inside the block (ReLU when 0)."""
+    old = model.fuser[-1]
+    model.fuser[-1] = nn.LeakyReLU(slope) if slope > 0 else nn.ReLU(inplace=True)
+    try:
+        yield model
+    finally:
+        model.fuser[-1] = old
+
+
+@contextlib.contextmanager
+def leaky_output(model: VHA, slope: float):
+    """Swap the decoder's final activation for ``LeakyReLU(slope)`` (``ReLU`` when 0) inside the block; restore it.
+
+    No parameters change, so the state dict is the same; it keeps the gradient alive on voxels whose output would be
+    clipped to zero (see :class:`~loco.training.config.VHAConfig` ``leaky_output``).
+    """
+    old = model.decoder[-1]
+    model.decoder[-1] = nn.LeakyReLU(slope) if slope > 0 else nn.ReLU(inplace=True)
+    try:
+        yield model
+    finally:
+        model.decoder[-1] = old
 
 
 def _render_crop(sampler: HeatmapSampler, rng, centers, joints, sigma: float, device) -> torch.Tensor:

@@ -1,0 +1,106 @@
+"""The figures of the bundled weights, on held-out synthetic JTA-preset frames (seed 10000, never used in training).
+
+    python -m loco.training.report vha --names vha2 --frames 16            # paper Table 2: F1 at 0/1/2 voxels
+    python -m loco.training.report pipeline --frames 32                      # F1@0.4/0.8/1.2 m, with/without refiner
+
+Training draws its frames from seeds 0.. (VHA crops: ``[seed * 1000 + rank + 1, 1, i]``; Code Predictor
+``SyntheticScenes(seed=0)``; refiner poses ``[0, 3, i]``); the evaluation uses ``seed = 10000`` throughout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+
+from loco.training.vha import evaluate_vha
+
+__all__ = ["vha_table", "pipeline_table", "occluded_recall"]
+
+EVAL_SEED = 10_000
+
+
+def vha_table(names, frames: int, progress: bool = True) -> dict:
+    """``{name: {f1@0, f1@1, f1@2, ...}}`` on ``frames`` full 1080x1920 JTA-preset frames."""
+    from loco.models import VHA
+
+    out = {}
+    for name in names:
+        t = time.perf_counter()
+        out[name] = evaluate_vha(VHA.from_pretrained(name).float(), frames, seed=EVAL_SEED, progress=progress)
+        out[name]["seconds"] = round(time.perf_counter() - t, 1)
+    return out
+
+
+def occluded_recall(pipeline, dataset, frames: int, threshold: float = 0.4) -> dict:
+    """Recall at ``threshold`` metres of the occluded ground-truth joints (on screen, hidden) and of the visible
+    ones, per joint type matching (greedy, as the JTA protocol), pooled over frames."""
+    from loco.evaluate import ground_truth_mask
+    from loco.metrics import match_joints, poses_to_rows
+
+    hit = {"occluded": [0, 0], "visible": [0, 0]}
+    for i in range(frames):
+        s = dataset[i]
+        poses = s["poses3d"].double()
+        mask = ground_truth_mask(poses, dataset.grid, s["camera"])
+        pred = pipeline.predict(s["image"], s["camera"]).poses3d
+        pred_rows = poses_to_rows(np.asarray(pred, dtype=np.float64))
+        for key, sel in (("occluded", mask & ~s["visibility"]), ("visible", mask & s["visibility"])):
+            gt = torch.where(sel[..., None], poses, torch.nan).numpy()
+            gt_rows = poses_to_rows(gt)
+            if len(gt_rows) == 0:
+                continue
+            m = match_joints(pred_rows, gt_rows, threshold)
+            hit[key][0] += m.tp
+            hit[key][1] += len(gt_rows)
+    return {f"recall@{threshold:g}_{k}": round(100 * a / max(1, b), 2) for k, (a, b) in hit.items()} | {
+        f"{k}_joints": b for k, (a, b) in hit.items()
+    }
+
+
+def pipeline_table(frames: int, image_size=(270, 480), progress: bool = True) -> dict:
+    """The bundled "vha2" pipeline with and without its refiner (JTA protocol, greedy matching)."""
+    from loco.data.synthetic import SyntheticScenes
+    from loco.evaluate import evaluate_pipeline
+    from loco.geometry import VoxelGrid
+    from loco.pipeline import LoCO
+
+    grid = VoxelGrid.for_image(*image_size)
+    data = SyntheticScenes("jta", image_size=image_size, seed=EVAL_SEED, length=max(frames, 1), grid=grid)
+    out = {}
+    for label, refine in (("with_refiner", True), ("without_refiner", False)):
+        pipe = LoCO.from_pretrained("vha2", device="cpu", input_size=tuple(image_size))
+        if not refine:
+            pipe.refiner = None
+        res = evaluate_pipeline(data, pipe, frames, grid=grid, progress=progress)
+        row = res["rows"]["pipeline"]
+        out[label] = {k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()} | {
+            "seconds_per_frame": round(res.get("seconds_per_frame", float("nan")), 3)
+        }
+        out[label] |= occluded_recall(pipe, data, frames)
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=("vha", "pipeline"))
+    p.add_argument("--names", nargs="+", default=["vha2"])
+    p.add_argument("--frames", type=int, default=16)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", default=None, help="write the JSON here too")
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    res = vha_table(a.names, a.frames) if a.what == "vha" else pipeline_table(a.frames)
+    text = json.dumps(res, indent=2)
+    print(text)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
