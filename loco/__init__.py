@@ -21,8 +21,13 @@ __all__ = [
     "find_peaks",
     "project",
     "backproject",
+    "LoCO",
+    "Prediction",
     "__version__",
 ]
+
+# Public classes imported on first use (the pipeline pulls in the networks).
+_LAZY_ATTRIBUTES = {"LoCO": "loco.pipeline", "Prediction": "loco.pipeline"}
 
 # Submodules imported on first use, so `import loco` stays light.
 _LAZY_SUBMODULES = (
@@ -34,6 +39,7 @@ _LAZY_SUBMODULES = (
     "association",
     "evaluate",
     "pipeline",
+    "viz",
     "skeleton",
     "geometry",
     "cli",
@@ -42,6 +48,8 @@ _LAZY_SUBMODULES = (
 
 
 def __getattr__(name: str):
+    if name in _LAZY_ATTRIBUTES:
+        return getattr(importlib.import_module(_LAZY_ATTRIBUTES[name]), name)
     if name in _LAZY_SUBMODULES:
         return importlib.import_module(f"loco.{name}")
     raise AttributeError(f"module 'loco' has no attribute {name!r}")

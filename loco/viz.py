@@ -32,7 +32,7 @@ def _figure_cls():
     try:
         from matplotlib.figure import Figure
     except ImportError:  # matplotlib is the optional "plot" extra
-        raise RuntimeError("plots need matplotlib: pip install 'loco[plot]' (or pip install matplotlib)") from None
+        raise RuntimeError("plots need matplotlib (a dependency of loco): pip install matplotlib") from None
     return Figure
 
 

@@ -6,7 +6,18 @@ from loco import ops
 
 def test_top_level_all_is_pinned():
     assert sorted(loco.__all__) == sorted(
-        ["Camera", "VoxelGrid", "Peaks", "render_heatmaps", "find_peaks", "project", "backproject", "__version__"]
+        [
+            "Camera",
+            "VoxelGrid",
+            "Peaks",
+            "render_heatmaps",
+            "find_peaks",
+            "project",
+            "backproject",
+            "LoCO",
+            "Prediction",
+            "__version__",
+        ]
     )
     for name in loco.__all__:
         assert hasattr(loco, name)
@@ -20,3 +31,10 @@ def test_ops_all_is_pinned():
 def test_presets_exist():
     assert loco.VoxelGrid.jta().shape == (316, 136, 240)
     assert loco.Camera.jta().fx == 1158
+
+
+def test_pipeline_exported():
+    from loco.pipeline import LoCO, Prediction
+
+    assert loco.LoCO is LoCO and loco.Prediction is Prediction
+    assert callable(LoCO.from_pretrained) and callable(LoCO.predict)
