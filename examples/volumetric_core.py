@@ -44,7 +44,10 @@ def main() -> None:
     err = torch.cat(errors)
     print(f"volume {tuple(volume.shape)} fp32, {volume.numel() * 4 / 1e6:.0f} MB")
     print(f"render {1e3 * (t1 - t0):.0f} ms, find_peaks {1e3 * (t2 - t1):.0f} ms, backproject {1e3 * (t3 - t2):.2f} ms")
-    print(f"{len(peaks)} peaks for {args.people * 14} joints; mean 3D error {1e3 * err.mean():.4f} mm, max {1e3 * err.max():.4f} mm")
+    print(
+        f"{len(peaks)} peaks for {args.people * 14} joints; "
+        f"mean 3D error {1e3 * err.mean():.4f} mm, max {1e3 * err.max():.4f} mm"
+    )
 
     records = [
         {"joint": int(j), "xyz": [round(float(c), 4) for c in p], "score": round(float(s), 4)}

@@ -1,9 +1,9 @@
-"""Fused peak search on CPU with numba, two parallel passes over rows of W voxels.
+"""Fused peak search on CPU with numba, two passes over rows of W voxels.
 
-Pass 1 streams the volume once: a vectorised count of the row's voxels above threshold, and only for rows that
-have some, the neighbour test, giving the number of peaks per row. Pass 2 (serial) revisits only the rows that hold peaks
-and writes them, refined, at their prefix-sum offsets, so the output is complete and in memory order without a
-fixed-capacity buffer.
+Pass 1 (parallel) streams the volume once: a vectorised count of the row's voxels above threshold, and only for
+rows that have some, the neighbour test, giving the number of peaks per row. Pass 2 (serial) revisits only the rows
+that hold peaks and writes them, refined, at their prefix-sum offsets, so the output is complete and in memory
+order without a fixed-capacity buffer.
 """
 
 from __future__ import annotations
