@@ -99,9 +99,10 @@ class VHAConfig(TrainConfig):
         leaky_output: during training the decoder's last ReLU is a LeakyReLU of this slope (0 = plain ReLU): on
             sparse targets the plain ReLU output dies (all zeros, no gradient) within a few hundred steps; the
             exported network keeps its ReLU (negative outputs are clipped at test time).
-        leaky_code, leaky_code_until: the code's ReLU (the single-channel bottleneck, the first to die: a dead code
-            is all zeros and nothing upstream learns) is a LeakyReLU whose slope falls linearly from ``leaky_code``
-            to 0 at ``leaky_code_until * steps``; from there on training sees the exact test-time network.
+        leaky_code, leaky_code_until: every hidden ReLU (above all the 4-channel fuser/defuser layers and the
+            single-channel code, which die first: a dead code is all zeros and nothing upstream learns) is a
+            LeakyReLU whose slope falls linearly from ``leaky_code`` to 0 at ``leaky_code_until * steps``; from there
+            on training sees the exact test-time network.
         init_scheme: ``"lsuv"`` (data-dependent, :func:`loco.training.vha.lsuv_init`) or ``"default"`` (PyTorch's,
             under which the code starts at exactly zero on sparse heatmaps).
     """
@@ -119,7 +120,7 @@ class VHAConfig(TrainConfig):
     fg_weight: float = 0.0
     leaky_output: float = 0.01
     leaky_code: float = 0.1
-    leaky_code_until: float = 0.3
+    leaky_code_until: float = 0.5
     init_scheme: str = "lsuv"
     init: str = ""
 

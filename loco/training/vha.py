@@ -144,9 +144,7 @@ def train_vha(config: VHAConfig, resume: str | None = None, stop_at: int | None 
 
     def loss_fn(model, batch, step):
         volumes, sigma = batch
-        code_act = (model.module if hasattr(model, "module") else model).fuser[-1]
-        if isinstance(code_act, nn.LeakyReLU):
-            code_act.negative_slope = code_slope(step)
+        set_leaky_slope(model.module if hasattr(model, "module") else model, code_slope(step))
         recon = model(volumes)
         err = (recon.float() - volumes) ** 2
         if config.fg_weight > 0:
@@ -209,7 +207,7 @@ def lsuv_init(model: VHA, volumes: torch.Tensor, iters: int = 2) -> VHA:
         target = target_last if k == len(convs) - 1 else 1.0
         for _ in range(iters):
             seen = {}
-            handle = conv.register_forward_hook(lambda m, i, o: seen.__setitem__("out", o.detach().clone()))
+            handle = conv.register_forward_hook(lambda m, i, o, seen=seen: seen.__setitem__("out", o.detach().clone()))
             model(volumes)
             handle.remove()
             std = float(seen["out"].std())
@@ -218,15 +216,39 @@ def lsuv_init(model: VHA, volumes: torch.Tensor, iters: int = 2) -> VHA:
     return model
 
 
+def _hidden_relus(model: VHA) -> list[tuple[nn.Sequential, int]]:
+    """Every activation slot of the VHA except the decoder's last (the output)."""
+    slots = []
+    for seq in (model.encoder, model.fuser, model.defuser, model.decoder):
+        for k, mod in enumerate(seq):
+            if isinstance(mod, (nn.ReLU, nn.LeakyReLU)) and not (seq is model.decoder and k == len(seq) - 1):
+                slots.append((seq, k))
+    return slots
+
+
 @contextlib.contextmanager
 def leaky_code(model: VHA, slope: float):
-    """Swap the code's activation (the fuser's last ReLU) for ``LeakyReLU(slope)`` inside the block (ReLU when 0)."""
-    old = model.fuser[-1]
-    model.fuser[-1] = nn.LeakyReLU(slope) if slope > 0 else nn.ReLU(inplace=True)
+    """Inside the block every hidden ReLU of the VHA is a ``LeakyReLU(slope)`` (ReLU when 0); restored after.
+
+    The slope can be changed while training (``set_leaky_slope``); the 4-channel fuser/defuser layers and the
+    1-channel code die within a few hundred steps with plain ReLUs on sparse heatmaps.
+    """
+    slots = _hidden_relus(model)
+    old = [seq[k] for seq, k in slots]
+    for seq, k in slots:
+        seq[k] = nn.LeakyReLU(slope) if slope > 0 else nn.ReLU(inplace=True)
     try:
         yield model
     finally:
-        model.fuser[-1] = old
+        for (seq, k), mod in zip(slots, old):
+            seq[k] = mod
+
+
+def set_leaky_slope(model: VHA, slope: float) -> None:
+    """Set the slope of the hidden LeakyReLUs installed by :func:`leaky_code`."""
+    for seq, k in _hidden_relus(model):
+        if isinstance(seq[k], nn.LeakyReLU):
+            seq[k].negative_slope = slope
 
 
 @contextlib.contextmanager
