@@ -123,3 +123,10 @@ def test_loco_backend_env_overrides_auto(monkeypatch):
     monkeypatch.delenv("LOCO_BACKEND")
     assert _backend.resolve_backend("auto", torch.device("cpu")) == ("numba" if _backend.HAS_NUMBA else "torch")
     assert _backend.resolve_backend("auto", torch.device("cuda")) == ("triton" if _backend.HAS_TRITON else "torch")
+
+
+def test_numpy_scalars_are_accepted():
+    import numpy as np
+
+    vol = ops.render_heatmaps(C, J, SHAPE, sigma=np.float32(1.5), backend="torch")
+    assert len(ops.find_peaks(vol, threshold=np.float32(0.5), backend="torch")) == 1
