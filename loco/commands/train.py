@@ -37,7 +37,12 @@ def _schedule(text: str) -> tuple:
 def _common(p: argparse.ArgumentParser, defaults: TrainConfig) -> None:
     p.add_argument("--out", default=None, help="run folder (default runs/<kind>)")
     p.add_argument("--resume", default=None, metavar="RUN", help="continue the run (folder or last.pt)")
-    p.add_argument("--steps", type=int, default=defaults.steps)
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help=f"optimiser steps (default {defaults.steps}; with --resume: the run's own, or this many in all)",
+    )
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--lr", type=float, default=defaults.lr)
     p.add_argument("--warmup", type=int, default=defaults.warmup)
@@ -141,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         config = load_checkpoint(args.resume)["config"]
         if config.kind != args.network:
             raise ValueError(f"{args.resume} is a {config.kind} run, not a {args.network} run")
-        if args.steps != type(config)().steps:
+        if args.steps is not None:
             config = config.replace(steps=args.steps)
         resume = args.resume
     else:

@@ -96,6 +96,10 @@ class VHAConfig(TrainConfig):
         snap: snap centres to voxels (the original ground truth, peaks exactly on voxels).
         val_frames: held-out full frames (seed ``val_seed``) for the validation F1 at 0/1/2 voxels.
         fg_weight: extra weight ``w`` of the loss on target voxels, ``(1 + w * H) * (y - H)^2``; 0 = plain MSE.
+        mix: each training crop superimposes the crops of ``mix`` different frames (each centred on one of its own
+            joints): ``mix`` times the people and depths per step at the same cost. The 2-D encoder convolutions
+            treat the 316 depth bins as unrelated channels, so every depth needs its own examples; the evaluation
+            uses single frames.
         leaky_output: during training the decoder's last ReLU is a LeakyReLU of this slope (0 = plain ReLU): on
             sparse targets the plain ReLU output dies (all zeros, no gradient) within a few hundred steps; the
             exported network keeps its ReLU (negative outputs are clipped at test time).
@@ -118,6 +122,7 @@ class VHAConfig(TrainConfig):
     val_frames: int = 4
     val_seed: int = 10_000
     fg_weight: float = 0.0
+    mix: int = 1
     leaky_output: float = 0.01
     leaky_code: float = 0.1
     leaky_code_until: float = 0.5

@@ -136,10 +136,11 @@ def train_vha(config: VHAConfig, resume: str | None = None, stop_at: int | None 
         cache = caches.setdefault(rank, FrameCache(sampler, config.seed * 1000 + rank + 1))
         sigma = sigma_at(config.sigma, config.sigma_schedule, step, config.steps)
         vols = []
+        k = max(1, config.mix)
         for b in range(config.batch_size):
-            index = (step * config.batch_size + b) // crops_per_frame
-            centers, joints = cache(index)
-            vols.append(_render_crop(sampler, rng, centers, joints, sigma, device))
+            # k independent streams of frames, each frame reused for crops_per_frame consecutive crops
+            frames = [cache(q * 10**7 + (step * config.batch_size + b) // crops_per_frame) for q in range(k)]
+            vols.append(_render_crop(sampler, rng, frames, sigma, device))
         return torch.cat(vols), sigma
 
     def loss_fn(model, batch, step):
@@ -160,7 +161,7 @@ def train_vha(config: VHAConfig, resume: str | None = None, stop_at: int | None 
         for i in range(config.val_frames):
             rng = np.random.default_rng([config.val_seed, 2, i])
             centers, joints = val_sampler.frame(np.random.default_rng([config.val_seed, 1, i]))
-            vol = _render_crop(val_sampler, rng, centers, joints, config.sigma, next(model.parameters()).device)
+            vol = _render_crop(val_sampler, rng, [(centers, joints)], config.sigma, next(model.parameters()).device)
             vha_peak_f1(model, vol, meter)
         return _summary(meter)
 
@@ -266,16 +267,21 @@ def leaky_output(model: VHA, slope: float):
         model.decoder[-1] = old
 
 
-def _render_crop(sampler: HeatmapSampler, rng, centers, joints, sigma: float, device) -> torch.Tensor:
-    """Render one crop of a frame whose joints are given (the crop offset drawn from ``rng``)."""
-    top, left = sampler._offset(rng, centers)
-    shifted = centers - torch.tensor([0.0, float(top), float(left)])
+def _render_crop(sampler: HeatmapSampler, rng, frames, sigma: float, device) -> torch.Tensor:
+    """Render one crop: the joints of every frame in ``frames`` (a list of ``(centers, joints)``), each frame
+    shifted by its own crop offset drawn from ``rng``, superimposed (max) in one ``(1, J, D, h, w)`` volume."""
     h, w = sampler.crop
     r = int(2.5 * sigma) + 1
-    keep = (shifted[:, 1] > -r) & (shifted[:, 1] < h + r) & (shifted[:, 2] > -r) & (shifted[:, 2] < w + r)
+    all_c, all_j = [], []
+    for centers, joints in frames:
+        top, left = sampler._offset(rng, centers)
+        shifted = centers - torch.tensor([0.0, float(top), float(left)])
+        keep = (shifted[:, 1] > -r) & (shifted[:, 1] < h + r) & (shifted[:, 2] > -r) & (shifted[:, 2] < w + r)
+        all_c.append(shifted[keep])
+        all_j.append(joints[keep])
     return ops.render_heatmaps(
-        shifted[keep].to(device),
-        joints[keep].to(device),
+        torch.cat(all_c).to(device),
+        torch.cat(all_j).to(device),
         (sampler.num_joints, sampler.grid.depth_bins, h, w),
         sigma=sigma,
         batch_size=1,
