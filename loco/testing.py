@@ -7,8 +7,8 @@ import torch
 
 from loco.geometry import Camera, VoxelGrid, project
 
-# A standing person, metres, camera frame (y down), feet at y = 0, JTA joint order.
-_TEMPLATE = np.array(
+#: A standing adult (1.75 m), metres, camera frame (y down), feet at y = 0, JTA joint order: (14, 3).
+STANDING_TEMPLATE = np.array(
     [
         [0.00, -1.75, 0.00],  # head_top
         [0.00, -1.50, 0.00],  # neck
@@ -64,7 +64,7 @@ def random_crowd(
             continue
         yaw = rng.uniform(-np.pi, np.pi)
         rot = np.array([[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0], [-np.sin(yaw), 0, np.cos(yaw)]])
-        pose = (_TEMPLATE * rng.uniform(0.8, 1.15)) @ rot.T + rng.normal(0, 0.03, size=(14, 3)) + foot
+        pose = (STANDING_TEMPLATE * rng.uniform(0.8, 1.15)) @ rot.T + rng.normal(0, 0.03, size=(14, 3)) + foot
         px = project(torch.from_numpy(pose), grid, camera).numpy()
         dims = np.array(grid.shape) - 1
         if (px < 0).any() or (px > dims).any():

@@ -12,26 +12,9 @@ from loco import association as A
 from loco.geometry import Camera, VoxelGrid
 from loco.metrics import match_people
 from loco.skeleton import LIMBS, NUM_JOINTS, THS
+from loco.testing import STANDING_TEMPLATE
 
-# A standing adult, metres, camera frame (y down), feet at y = 0.
-TEMPLATE = np.array(
-    [
-        [0.00, -1.75, 0.00],
-        [0.00, -1.50, 0.00],
-        [-0.19, -1.45, 0.00],
-        [-0.24, -1.17, 0.02],
-        [-0.26, -0.92, 0.05],
-        [0.19, -1.45, 0.00],
-        [0.24, -1.17, 0.02],
-        [0.26, -0.92, 0.05],
-        [-0.10, -0.95, 0.00],
-        [-0.11, -0.50, 0.02],
-        [-0.11, -0.05, 0.00],
-        [0.10, -0.95, 0.00],
-        [0.11, -0.50, 0.02],
-        [0.11, -0.05, 0.00],
-    ]
-)
+TEMPLATE = STANDING_TEMPLATE
 
 
 def crowd(n, seed=0, spacing=1.2):

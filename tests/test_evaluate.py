@@ -11,29 +11,13 @@ from loco import evaluate as E
 from loco import ops
 from loco.cli import main as cli_main
 from loco.geometry import Camera, VoxelGrid
+from loco.testing import STANDING_TEMPLATE
 
 # A coarse grid (stride 32, 80 depth bins over 25 m) keeps the oracle fast on the torch backend.
 GRID = VoxelGrid(depth_bins=80, min_depth=0.0, max_depth=25.0, height=34, width=60, stride=32)
 CAMERA = Camera.jta()
 
-TEMPLATE = np.array(
-    [
-        [0.00, -1.75, 0.00],
-        [0.00, -1.50, 0.00],
-        [-0.19, -1.45, 0.00],
-        [-0.24, -1.17, 0.02],
-        [-0.26, -0.92, 0.05],
-        [0.19, -1.45, 0.00],
-        [0.24, -1.17, 0.02],
-        [0.26, -0.92, 0.05],
-        [-0.10, -0.95, 0.00],
-        [-0.11, -0.50, 0.02],
-        [-0.11, -0.05, 0.00],
-        [0.10, -0.95, 0.00],
-        [0.11, -0.50, 0.02],
-        [0.11, -0.05, 0.00],
-    ]
-)
+TEMPLATE = STANDING_TEMPLATE
 
 
 def frame(seed, n=4):
