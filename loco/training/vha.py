@@ -8,6 +8,20 @@ evaluation always uses the final ``sigma``.
 Validation and evaluation (paper Table 2): peaks of ``H`` and of ``d(e(H))`` (:func:`loco.ops.find_peaks`, threshold
 0.1, 6-connected) matched per joint type within 0, 1 and 2 voxels (:func:`loco.metrics.voxel_f1`), F1 per frame then
 averaged; :func:`evaluate_vha` does it on full held-out frames, the in-training validation on held-out crops.
+
+What we learnt training v2 on a shared 2-core CPU (about 0.8 steps/s for one 14 x 316 x 32 x 32 crop in float32;
+bf16 autocast is 20-60x *slower* on CPUs without native bf16, so ``amp="bf16"`` is for GPUs):
+
+* with PyTorch's default initialisation the code is exactly zero at step 0 on sparse heatmaps, and with plain ReLUs
+  the network collapses within a few hundred steps: first the output ReLU (all zeros, no gradient), then the
+  single-channel code, then the 4-channel fuser/defuser layers. Hence :func:`lsuv_init` and the leaky activations
+  during training (``leaky_output``, ``leaky_code`` annealed to 0), which keep every layer alive;
+* even alive, the network first learns an input-independent output (the mean heatmap) and leaves that plateau only
+  slowly: the 2-D encoder convolutions see the 316 depth bins as unrelated channels, so each depth needs its own
+  examples. One crop is fitted in tens of steps, but after 1,000-2,000 steps on varied crops the output was still
+  input-independent; ``mix`` superimposes several frames per crop to see more depths per step. Reaching the paper's
+  Table 2 takes far more steps than a CPU gives in hours (the authors trained on GPUs): use ``--device cuda --amp
+  bf16 --batch-size 8`` (or torchrun) for a real run.
 """
 
 from __future__ import annotations
