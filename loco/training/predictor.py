@@ -163,8 +163,6 @@ def evaluate_codes(predictor: CodePredictor, vha: VHA, dataset: FrameDataset, fr
 
 def train_predictor(config: PredictorConfig, resume: str | None = None, stop_at: int | None = None):
     """Train a Code Predictor against a frozen VHA; returns the :class:`Trainer`."""
-    from loco.training.trainer import load_checkpoint
-
     vha = VHA.from_pretrained(config.vha).eval()
     for p in vha.parameters():
         p.requires_grad_(False)
@@ -174,8 +172,7 @@ def train_predictor(config: PredictorConfig, resume: str | None = None, stop_at:
         predictor.load_state_dict(CodePredictor.from_pretrained(config.init).state_dict())
     dataset = FrameDataset(config)
     val_set = FrameDataset(config, seed=config.val_seed, augment=False)
-    start = load_checkpoint(resume)["step"] if resume else 0
-    state = {"it": None, "device": None}
+    state = {"it": None}
 
     def batch_fn(step, rank, world, device):
         if state["it"] is None:
@@ -211,7 +208,6 @@ def train_predictor(config: PredictorConfig, resume: str | None = None, stop_at:
     trainer = Trainer(config, predictor, batch_fn, loss_fn, validate if config.val_frames else None)
     if resume:
         trainer.resume(resume)
-    del start
     trainer.fit(stop_at=stop_at)
     return trainer
 
