@@ -46,6 +46,8 @@ def _common(p: argparse.ArgumentParser, defaults: TrainConfig) -> None:
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--lr", type=float, default=defaults.lr)
     p.add_argument("--warmup", type=int, default=defaults.warmup)
+    p.add_argument("--decay-from", type=float, default=defaults.decay_from, help="cosine decay from this fraction")
+    p.add_argument("--min-lr-ratio", type=float, default=defaults.min_lr_ratio)
     p.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--device", default=defaults.device, help="cpu, cuda, cuda:N or auto (default)")
