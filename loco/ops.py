@@ -190,10 +190,10 @@ def render_heatmaps(
     channel = b * joints + joint_types[keep].to(torch.int64)
     flat_out = out.view(batch_size * joints, depth, height, width)
 
+    out.zero_()  # every backend max-splats non-negative values into a cleared volume
     if backend == "torch":
         from loco.kernels.render_torch import render_torch
 
-        out.zero_()
         render_torch(flat_out, c, lo, hi, channel, float(sigma), radius)
     elif backend == "numba":
         from loco.kernels.render_numba import render_numba
@@ -202,7 +202,6 @@ def render_heatmaps(
     else:
         from loco.kernels.render_triton import render_triton
 
-        out.zero_()
         render_triton(flat_out, c, lo, hi, channel, float(sigma), radius)
     return out
 

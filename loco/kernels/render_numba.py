@@ -37,11 +37,10 @@ def render_numba(
     channel: torch.Tensor,
     sigma: float,
 ) -> torch.Tensor:
-    """Clear ``out`` (C, D, H, W) float32 and max-splat each centre's clipped cube ``[lo, hi]`` into it.
+    """Max-splat each centre's clipped cube ``[lo, hi]`` into the zeroed ``out`` (C, D, H, W) float32.
 
     Centres are grouped by channel on the host (a stable sort), so each channel is written by one thread.
     """
-    out.zero_()
     if centers.shape[0] == 0:
         return out
     order = torch.argsort(channel, stable=True)
