@@ -49,12 +49,12 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
     }
 
 
-# (group, kernel benchmark name, floor benchmark name, label)
+# (kernel benchmark name, floor or baseline benchmark name, label)
 RATIOS = [
-    ("peaks", "test_find_peaks[numba]", "test_floor_read_amax", "numba find_peaks / one read (amax)"),
-    ("peaks", "test_baseline_torch_slicing", "test_find_peaks[numba]", "torch slicing / numba find_peaks"),
-    ("peaks", "test_find_peaks[torch]", "test_find_peaks[numba]", "torch reference / numba find_peaks"),
-    ("render", "test_render_heatmaps[numba]", "test_floor_write_zero", "numba render / one write (zero_)"),
+    ("test_find_peaks[numba]", "test_floor_read_amax", "numba find_peaks / one read (amax)"),
+    ("test_baseline_torch_slicing", "test_find_peaks[numba]", "torch slicing / numba find_peaks"),
+    ("test_find_peaks[torch]", "test_find_peaks[numba]", "torch reference / numba find_peaks"),
+    ("test_render_heatmaps[numba]", "test_floor_write_zero", "numba render / one write (zero_)"),
 ]
 
 
@@ -64,7 +64,7 @@ def pytest_terminal_summary(terminalreporter, config):
         return
     median = {b.name: b.stats.median for b in session.benchmarks if getattr(b, "stats", None)}
     lines = []
-    for _, num, den, label in RATIOS:
+    for num, den, label in RATIOS:
         if num in median and den in median:
             lines.append(
                 f"  {label:<42} {median[num] / median[den]:6.2f}x  ({median[num] * 1e3:8.1f} ms / "
