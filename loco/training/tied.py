@@ -36,6 +36,25 @@ def _enc_padding(cin: int, cout: int, kd: int) -> tuple[int, int]:
     raise ValueError(f"no depth padding maps {cin} to {cout} bins with kernel {kd}")
 
 
+def _tied_conv(x: torch.Tensor, conv: nn.Conv3d) -> torch.Tensor:
+    """``conv`` (one input channel, ``u`` outputs, kernel ``(kd, 5, 5)``) on ``x (N, 1, D, h, w)``, returned as
+    ``(N, D_out * u, h', w')`` with the ``u`` outputs interleaved along depth (``o = i * u + phase``).
+
+    Same as ``F.conv3d`` but computed as a 2-D convolution over depth windows (``unfold``), channels-last: about 4x
+    faster on a CPU than oneDNN's one-channel Conv3d, forward and backward.
+    """
+    kd = conv.kernel_size[0]
+    r, p = conv.stride[0], conv.padding[0]
+    n, _, d, h, w = x.shape
+    xp = F.pad(x[:, 0], (0, 0, 0, 0, p, p)) if p else x[:, 0]
+    win = xp.unfold(1, kd, r)  # (N, D_out, h, w, kd)
+    dout = win.shape[1]
+    win = win.permute(0, 1, 4, 2, 3).reshape(n * dout, kd, h, w).contiguous(memory_format=torch.channels_last)
+    y = F.conv2d(win, conv.weight[:, 0], conv.bias, stride=conv.stride[1:], padding=conv.padding[1:])
+    u = y.shape[1]
+    return y.reshape(n, dout * u, *y.shape[2:])
+
+
 class TiedVHA(nn.Module):
     """A :class:`~loco.models.VHA` whose encoder/decoder weights are tied along depth (module docstring).
 
@@ -128,7 +147,7 @@ class TiedVHA(nn.Module):
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h))
         for conv in self.enc:
-            x = self._act(conv(x), self.hidden_slope)
+            x = self._act(_tied_conv(x, conv), self.hidden_slope).unsqueeze(1)
         x = x.reshape(b, j, *x.shape[2:])
         return self._seq(self.fuser, x, last_slope=self.hidden_slope)
 
@@ -147,9 +166,7 @@ class TiedVHA(nn.Module):
         x = x.reshape(b * j, 1, *x.shape[2:])
         last = len(self.dec) - 1
         for k, (conv, u, (_, cout), scale) in enumerate(zip(self.dec, self.dec_up, self.dec_shapes, self.dec_scale)):
-            y = conv(x)  # (N, u, C, h, w) -> interleave phases along depth
-            n, _, c, h, w = y.shape
-            y = y.permute(0, 2, 1, 3, 4).reshape(n, c * u, h, w)[:, :cout]
+            y = _tied_conv(x, conv)[:, :cout]  # (N, C * u, h, w), phases interleaved along depth
             if scale > 1:
                 y = F.interpolate(y, scale_factor=scale, mode="bilinear", align_corners=False)
             x = self._act(y, self.output_slope if k == last else self.hidden_slope).unsqueeze(1)
@@ -170,7 +187,7 @@ class TiedVHA(nn.Module):
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h))
         for conv in self.enc:
-            x = self._act(conv(x), self.hidden_slope)
+            x = self._act(_tied_conv(x, conv), self.hidden_slope).unsqueeze(1)
         return x.reshape(b, j, *x.shape[2:])
 
     def unfeatures(self, x: torch.Tensor, size) -> torch.Tensor:
@@ -179,9 +196,7 @@ class TiedVHA(nn.Module):
         x = x.reshape(b * j, 1, *x.shape[2:])
         last = len(self.dec) - 1
         for k, (conv, u, (_, cout), scale) in enumerate(zip(self.dec, self.dec_up, self.dec_shapes, self.dec_scale)):
-            y = conv(x)
-            n, _, c, h, w = y.shape
-            y = y.permute(0, 2, 1, 3, 4).reshape(n, c * u, h, w)[:, :cout]
+            y = _tied_conv(x, conv)[:, :cout]
             if scale > 1:
                 y = F.interpolate(y, scale_factor=scale, mode="bilinear", align_corners=False)
             x = self._act(y, self.output_slope if k == last else self.hidden_slope).unsqueeze(1)
