@@ -186,6 +186,9 @@ def train_predictor(config: PredictorConfig, resume: str | None = None, stop_at:
                 collate_fn=_collate,
                 persistent_workers=False,
                 prefetch_factor=2 if config.workers else None,
+                # the synthetic renderer runs numba-parallel code: a forked worker of a process whose numba thread
+                # pool is already running hangs, so workers are spawned
+                multiprocessing_context="spawn" if config.workers else None,
             )
             state["it"] = iter(loader)
         items = next(state["it"])
