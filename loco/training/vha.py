@@ -22,6 +22,10 @@ bf16 autocast measured 60-250x *slower* here, a CPU without native bf16, so ``am
   input-independent; ``mix`` superimposes several frames per crop to see more depths per step. Reaching the paper's
   Table 2 takes far more steps than a CPU gives in hours (the authors trained on GPUs): use ``--device cuda --amp
   bf16 --batch-size 8`` (or torchrun) for a real run.
+* what did leave the plateau on the CPU is the depth-tied network of :mod:`loco.training.tied` (every Gaussian trains
+  every kernel, cheaper steps), trained in stages: the per-joint encoder/decoder alone from a resampling
+  ("identity") initialisation, then the fuser/defuser against the encoder's maps from the linear regime of their
+  ReLUs, then the decoder side end to end; ``scripts/vha_cpu/`` has the scripts and the log of what was run.
 """
 
 from __future__ import annotations
