@@ -1,5 +1,7 @@
 """The depth-tied VHA used to start VHA training is exactly a VHA once its weights are written out."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -36,3 +38,21 @@ def test_identity_init_reconstructs_a_blob():
     peak = torch.nonzero(y[0, 0] == y.max())[0].tolist()
     assert abs(peak[0] - 30) <= 2 and abs(peak[1] - 8) <= 2 and abs(peak[2] - 7) <= 2
     assert 0.2 < float(y.max()) <= 1.0
+
+
+CHECKPOINTS = Path(__file__).resolve().parents[1] / "scripts" / "vha_cpu" / "checkpoints"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CHECKPOINTS.glob("*.pt")) or ["none"])
+def test_committed_checkpoints_load_and_export(name):
+    """The CPU training checkpoints kept in the repository load into TiedVHA and export to an equal VHA."""
+    path = CHECKPOINTS / name
+    if not path.is_file():
+        pytest.skip("no tied checkpoints in this copy")
+    tied = TiedVHA(2)
+    tied.load_state_dict(torch.load(path, weights_only=True))
+    vha = tied.eval().to_vha().eval()
+    x = torch.zeros(1, 14, 316, 12, 12)
+    x[0, 3, 100, 6, 5] = 1.0
+    with torch.no_grad():
+        torch.testing.assert_close(tied(x), vha(x), rtol=1e-4, atol=1e-4)

@@ -116,7 +116,7 @@ class TiedVHA(nn.Module):
         """Encoder and decoder as plain resampling: the encoder takes the (2x2-averaged, where strided) voxel at the
         kernel centre, the decoder interpolates linearly along depth (bilinear in space is the upsampling's), so the
         per-joint path starts as a blurred identity with the input's amplitude, not at the sparse-MSE plateau."""
-        for conv, (r, p), s in zip(self.enc, self.enc_pad, self.strides):
+        for conv, (_, p), s in zip(self.enc, self.enc_pad, self.strides):
             w = torch.zeros_like(conv.weight)
             if s == 2:
                 w[0, 0, p, 2:4, 2:4] = 0.25
@@ -139,18 +139,6 @@ class TiedVHA(nn.Module):
     def stride(self) -> int:
         return self.strides[0] * self.strides[1] * self.strides[2]
 
-    def encode(self, volumes: torch.Tensor) -> torch.Tensor:
-        b, j, d, h, w = volumes.shape
-        s = self.stride
-        x = volumes.reshape(b * j, 1, d, h, w)
-        pad_h, pad_w = -h % s, -w % s
-        if pad_h or pad_w:
-            x = F.pad(x, (0, pad_w, 0, pad_h))
-        for conv in self.enc:
-            x = self._act(_tied_conv(x, conv), self.hidden_slope).unsqueeze(1)
-        x = x.reshape(b, j, *x.shape[2:])
-        return self._seq(self.fuser, x, last_slope=self.hidden_slope)
-
     def _act(self, x: torch.Tensor, slope: float) -> torch.Tensor:
         return F.leaky_relu(x, slope) if slope > 0 else F.relu(x)
 
@@ -160,26 +148,8 @@ class TiedVHA(nn.Module):
             x = self._act(conv(x), last_slope if k == len(convs) - 1 else self.hidden_slope)
         return x
 
-    def decode(self, code: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
-        x = self._seq(self.defuser, code, last_slope=self.hidden_slope)
-        b, j = x.shape[:2]
-        x = x.reshape(b * j, 1, *x.shape[2:])
-        last = len(self.dec) - 1
-        for k, (conv, u, (_, cout), scale) in enumerate(zip(self.dec, self.dec_up, self.dec_shapes, self.dec_scale)):
-            y = _tied_conv(x, conv)[:, :cout]  # (N, C * u, h, w), phases interleaved along depth
-            if scale > 1:
-                y = F.interpolate(y, scale_factor=scale, mode="bilinear", align_corners=False)
-            x = self._act(y, self.output_slope if k == last else self.hidden_slope).unsqueeze(1)
-        x = x.reshape(b, j, *x.shape[2:])
-        if size is not None:
-            x = x[..., : size[0], : size[1]]
-        return x
-
-    def forward(self, volumes: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(volumes), volumes.shape[-2:])
-
     def features(self, volumes: torch.Tensor) -> torch.Tensor:
-        """The encoder's per-joint maps (B, J, C, h, w), before the fuser."""
+        """The encoder's per-joint maps ``(B, J, C, h, w)``, before the fuser (zero-padded as :meth:`VHA.encode`)."""
         b, j, d, h, w = volumes.shape
         s = self.stride
         x = volumes.reshape(b * j, 1, d, h, w)
@@ -190,17 +160,29 @@ class TiedVHA(nn.Module):
             x = self._act(_tied_conv(x, conv), self.hidden_slope).unsqueeze(1)
         return x.reshape(b, j, *x.shape[2:])
 
-    def unfeatures(self, x: torch.Tensor, size) -> torch.Tensor:
-        """The decoder from per-joint maps (B, J, C, h, w), after the defuser."""
-        b, j = x.shape[:2]
-        x = x.reshape(b * j, 1, *x.shape[2:])
+    def unfeatures(self, maps: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """The decoder from per-joint maps ``(B, J, C, h, w)`` (after the defuser) to volumes, cropped to ``size``."""
+        b, j = maps.shape[:2]
+        x = maps.reshape(b * j, 1, *maps.shape[2:])
         last = len(self.dec) - 1
-        for k, (conv, u, (_, cout), scale) in enumerate(zip(self.dec, self.dec_up, self.dec_shapes, self.dec_scale)):
-            y = _tied_conv(x, conv)[:, :cout]
+        for k, (conv, (_, cout), scale) in enumerate(zip(self.dec, self.dec_shapes, self.dec_scale)):
+            y = _tied_conv(x, conv)[:, :cout]  # (N, C * u, h, w), phases interleaved along depth
             if scale > 1:
                 y = F.interpolate(y, scale_factor=scale, mode="bilinear", align_corners=False)
             x = self._act(y, self.output_slope if k == last else self.hidden_slope).unsqueeze(1)
-        return x.reshape(b, j, *x.shape[2:])[..., : size[0], : size[1]]
+        x = x.reshape(b, j, *x.shape[2:])
+        return x if size is None else x[..., : size[0], : size[1]]
+
+    def encode(self, volumes: torch.Tensor) -> torch.Tensor:
+        """As :meth:`VHA.encode`: ``(B, J, D, H', W')`` -> ``(B, 1, C, h, w)``."""
+        return self._seq(self.fuser, self.features(volumes), last_slope=self.hidden_slope)
+
+    def decode(self, code: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """As :meth:`VHA.decode`: ``(B, 1, C, h, w)`` -> ``(B, J, D, h*S, w*S)``, cropped to ``size``."""
+        return self.unfeatures(self._seq(self.defuser, code, last_slope=self.hidden_slope), size)
+
+    def forward(self, volumes: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(volumes), volumes.shape[-2:])
 
     @torch.no_grad()
     def to_vha(self) -> VHA:
