@@ -1,11 +1,9 @@
 """The depth-tied VHA used to start VHA training is exactly a VHA once its weights are written out."""
 
-from pathlib import Path
-
 import pytest
 import torch
 
-from loco.training.tied import TiedVHA
+from loco.training.tied import CPU_CHECKPOINTS, TiedVHA, load_tied
 
 
 @pytest.mark.parametrize("version", [1, 2, 3])
@@ -40,18 +38,13 @@ def test_identity_init_reconstructs_a_blob():
     assert 0.2 < float(y.max()) <= 1.0
 
 
-CHECKPOINTS = Path(__file__).resolve().parents[1] / "scripts" / "vha_cpu" / "checkpoints"
-
-
-@pytest.mark.parametrize("name", sorted(p.name for p in CHECKPOINTS.glob("*.pt")) or ["none"])
+@pytest.mark.parametrize("name", sorted(p.stem for p in CPU_CHECKPOINTS.glob("*.safetensors")) or ["none"])
 def test_committed_checkpoints_load_and_export(name):
-    """The CPU training checkpoints kept in the repository load into TiedVHA and export to an equal VHA."""
-    path = CHECKPOINTS / name
-    if not path.is_file():
+    """The CPU training checkpoints kept in the package load into TiedVHA and export to an equal VHA."""
+    if not (CPU_CHECKPOINTS / f"{name}.safetensors").is_file():
         pytest.skip("no tied checkpoints in this copy")
-    tied = TiedVHA(2)
-    tied.load_state_dict(torch.load(path, weights_only=True))
-    vha = tied.eval().to_vha().eval()
+    tied = load_tied(name)
+    vha = tied.to_vha().eval()
     x = torch.zeros(1, 14, 316, 12, 12)
     x[0, 3, 100, 6, 5] = 1.0
     with torch.no_grad():

@@ -16,6 +16,8 @@ which then trains untied from that starting point (``VHAConfig.tied_steps``).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,7 +26,22 @@ from loco.models import VHA
 from loco.models.vha import VHA_VERSIONS
 from loco.skeleton import NUM_JOINTS
 
-__all__ = ["TiedVHA"]
+__all__ = ["TiedVHA", "load_tied", "CPU_CHECKPOINTS"]
+
+#: The depth-tied VHA v2 checkpoints of the CPU training recipe (``scripts/vha_cpu/``), as safetensors state dicts.
+CPU_CHECKPOINTS = Path(__file__).resolve().parents[1] / "weights" / "tied_vha2_cpu"
+
+
+def load_tied(path: str | Path, version: int = 2) -> TiedVHA:
+    """A :class:`TiedVHA` from a safetensors state dict (a bare name is looked up in :data:`CPU_CHECKPOINTS`)."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file() and (CPU_CHECKPOINTS / f"{path.name}.safetensors").is_file():
+        path = CPU_CHECKPOINTS / f"{path.name}.safetensors"
+    model = TiedVHA(version)
+    model.load_state_dict(load_file(str(path)))
+    return model.eval()
 
 
 def _enc_padding(cin: int, cout: int, kd: int) -> tuple[int, int]:

@@ -1,10 +1,10 @@
 import sys, numpy as np, torch
-from loco.training.tied import TiedVHA
+from loco.training.tied import load_tied
 from loco.training.sampler import HeatmapSampler
 from loco.training.vha import _render_crop, _peak_rows
 from scipy.spatial import cKDTree
 torch.set_num_threads(1)
-model = TiedVHA(2); model.load_state_dict(torch.load(sys.argv[1])); model.eval()
+model = load_tied(sys.argv[1])
 mode = sys.argv[2]
 fwd = (lambda v: model.unfeatures(model.features(v), v.shape[-2:])) if mode == "A" else model
 val = HeatmapSampler("jta", (1080, 1920), (48, 48), 1.0, True)

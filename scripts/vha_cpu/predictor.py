@@ -4,10 +4,10 @@ import sys, os, torch
 import loco.training.predictor as P
 from loco.models import VHA
 from loco.training import PredictorConfig
-from loco.training.tied import TiedVHA
+from loco.training.tied import load_tied
 from loco.training.trainer import load_checkpoint
 out, vha_dir, tied_pt, steps, threads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-tied = TiedVHA(2); tied.load_state_dict(torch.load(tied_pt)); tied.eval()
+tied = load_tied(tied_pt)
 for p in tied.parameters(): p.requires_grad_(False)
 orig = VHA.from_pretrained
 def from_pretrained(name, device=None):

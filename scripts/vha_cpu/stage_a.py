@@ -1,5 +1,6 @@
 import sys, time, json, numpy as np, torch
-from loco.training.tied import TiedVHA
+from safetensors.torch import save_file
+from loco.training.tied import load_tied
 from loco.training.sampler import HeatmapSampler
 from loco.training.vha import FrameCache, _render_crop, vha_peak_f1, _summary, VOXEL_THRESHOLDS
 from loco.metrics import DetectionMeter
@@ -8,8 +9,7 @@ init, steps, lr, K, Dc, out = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]),
 torch.set_num_threads(2)
 sampler = HeatmapSampler("jta", (1080, 1920), (32, 32), 0.95, True)
 cache = FrameCache(sampler, 555)
-model = TiedVHA(2)
-model.load_state_dict(torch.load(init))
+model = load_tied(init).train()
 model.hidden_slope, model.output_slope = 0.05, 0.01
 fwd = lambda v: model.unfeatures(model.features(v), v.shape[-2:])
 opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -57,4 +57,4 @@ for step in range(steps + 1):
         print(step, round(time.time() - t0), f"rel {acc[0]/max(acc[1],1e-9):.4f} n {acc[2]}", flush=True); acc = None
     if step % 150 == 0 and step:
         print("VAL", step, validate(), flush=True)
-        torch.save(model.state_dict(), out)
+        save_file(model.state_dict(), out)

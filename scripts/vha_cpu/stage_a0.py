@@ -1,4 +1,5 @@
 import sys, time, json, numpy as np, torch
+from safetensors.torch import save_file
 from loco.training.tied import TiedVHA
 from loco.training.sampler import HeatmapSampler
 from loco.training.vha import FrameCache, _render_crop, vha_peak_f1, _summary, VOXEL_THRESHOLDS
@@ -48,4 +49,4 @@ for step in range(steps + 1):
         print(step, round(time.time() - t0), f"rel {ema[0]/max(ema[1],1e-9):.4f} outmax {float(recon.detach().max()):.3f}", flush=True); ema = None
     if step % 100 == 0 and step:
         print("VAL", step, validate(), flush=True)
-        torch.save(model.state_dict(), out)
+        save_file(model.state_dict(), out)

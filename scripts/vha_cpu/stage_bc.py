@@ -1,6 +1,7 @@
 import sys, time, json, numpy as np, torch
+from safetensors.torch import save_file
 from torch import nn
-from loco.training.tied import TiedVHA
+from loco.training.tied import load_tied
 from loco.training.sampler import HeatmapSampler
 from loco.training.vha import FrameCache, _render_crop, vha_peak_f1, _summary, VOXEL_THRESHOLDS
 from loco.metrics import DetectionMeter
@@ -11,8 +12,7 @@ sampler = HeatmapSampler("jta", (1080, 1920), (32, crop), 0.95, True)
 cache = FrameCache(sampler, 777 if stage == "B" else 999)
 small = HeatmapSampler("jta", (270, 480), (32, crop), 0.95, True)
 cache_small = FrameCache(small, 1777 if stage == "B" else 1999)
-model = TiedVHA(2)
-model.load_state_dict(torch.load(init))
+model = load_tied(init).train()
 model.hidden_slope, model.output_slope = 0.0, 0.01
 if stage in ("B", "C0"):
     with torch.no_grad():
@@ -120,4 +120,4 @@ for step in range(1, steps + 1):
         print(step, round(time.time() - t0), f"rel {acc[0]/max(acc[1],1e-9):.4f}", flush=True); acc = None
     if step % 300 == 0:
         print("VAL", step, validate(), flush=True)
-        torch.save(model.state_dict(), out)
+        save_file(model.state_dict(), out)
