@@ -77,3 +77,23 @@ def test_bundled_pipeline_finds_people_in_the_demo_frame():
     meter.update(poses_to_rows(np.asarray(pred.poses3d, dtype=np.float64)), poses_to_rows(gt))
     s = meter.summary()
     assert s["f1@0.4"] >= BUNDLED_DEMO_F1_FLOOR, s
+
+
+@needs_vha2
+def test_bundled_pipeline_on_the_authors_real_frames(authors_dir, tmp_path):
+    """The three real JTA frames: the bundled pipeline (trained on synthetic frames only) runs on them as one batch
+    and writes both pictures; its poses are finite where present and inside the frame's field of view."""
+    pytest.importorskip("matplotlib")
+    from loco.geometry import Camera
+    from loco.pipeline import LoCO
+
+    model = LoCO.from_pretrained("vha2", device="cpu")
+    preds = model.predict([authors_dir / f"{k}_rgb.jpg" for k in (1, 2, 3)], Camera.jta())
+    assert [p.image_size for p in preds] == [(1080, 1920)] * 3
+    for k, p in enumerate(preds, 1):
+        assert len(p) > 0
+        xy = p.poses2d[~np.isnan(p.poses2d).any(-1)]
+        assert np.isfinite(xy).all() and (xy > -0.5 * 1920).all() and (xy < 1.5 * 1920).all()
+        p.plot_2d(path=tmp_path / f"overlay_{k}.png")
+        p.plot_3d(path=tmp_path / f"3d_{k}.png")
+        assert (tmp_path / f"overlay_{k}.png").stat().st_size > 10_000 and (tmp_path / f"3d_{k}.png").is_file()
