@@ -58,25 +58,16 @@ def test_bundled_pipeline_finds_people_in_the_demo_frame():
     """The bundled pipeline on the bundled demo frame against its ground truth (JTA protocol, F1 at 0.4 m).
     The floor is below the figures measured when the weights were bundled (README), so the test catches a broken
     export, a wrong input size or a wrong camera scaling, not a small change of quality."""
-    from loco.commands.demo import DEMO_IMAGE, DEMO_META
-    from loco.evaluate import ground_truth_mask
-    from loco.geometry import VoxelGrid
-    from loco.metrics import DetectionMeter, poses_to_rows
+    from loco.commands.demo import DEMO_IMAGE, DEMO_META, demo_score
     from loco.pipeline import LoCO, as_camera
 
     meta = json.loads(DEMO_META.read_text())
     model = LoCO.from_pretrained("vha2", device="cpu")
     assert model.input_size == (270, 480)
-    camera = as_camera(meta["camera"], 0, 0)
-    pred = model.predict(str(DEMO_IMAGE), camera)
+    pred = model.predict(str(DEMO_IMAGE), as_camera(meta["camera"], 0, 0))
     assert len(pred) >= 5
-    gt = torch.as_tensor(np.asarray(meta["poses3d"], dtype=np.float64))
-    mask = ground_truth_mask(gt, VoxelGrid.for_image(1080, 1920), camera)
-    gt = torch.where(mask[..., None], gt, torch.nan)[mask.any(-1)].numpy()
-    meter = DetectionMeter()
-    meter.update(poses_to_rows(np.asarray(pred.poses3d, dtype=np.float64)), poses_to_rows(gt))
-    s = meter.summary()
-    assert s["f1@0.4"] >= BUNDLED_DEMO_F1_FLOOR, s
+    f1, _ = demo_score(pred, meta)
+    assert 100 * f1 >= BUNDLED_DEMO_F1_FLOOR, f1
 
 
 @needs_vha2

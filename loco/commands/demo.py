@@ -22,12 +22,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
 
 
-def run(args: argparse.Namespace) -> int:
+def demo_score(pred, meta: dict, preset: str = "jta") -> tuple[float, int]:
+    """``(F1 at 0.4 m, people in view)`` of a prediction on the demo frame against its ground truth ``meta["poses3d"]``
+    (the JTA protocol: joints inside the frame's voxel grid count)."""
     import numpy as np
     import torch
 
     from loco.evaluate import ground_truth_mask
+    from loco.geometry import VoxelGrid
     from loco.metrics import joint_detection, poses_to_rows
+    from loco.pipeline import as_camera
+
+    gt = torch.as_tensor(np.asarray(meta["poses3d"], dtype=np.float64))
+    h, w = pred.image_size
+    mask = ground_truth_mask(gt, VoxelGrid.for_image(h, w, preset), as_camera(meta["camera"], 0, 0))
+    gt_rows = poses_to_rows(torch.where(mask[..., None], gt, torch.nan).numpy())
+    return joint_detection(poses_to_rows(pred.poses3d), gt_rows, 0.4)["f1"], int(mask.any(-1).sum())
+
+
+def run(args: argparse.Namespace) -> int:
     from loco.pipeline import LoCO, as_camera
 
     if not DEMO_IMAGE.is_file() or not DEMO_META.is_file():
@@ -54,16 +67,10 @@ def run(args: argparse.Namespace) -> int:
     Image.fromarray(draw_2d(pred.image, pred.poses2d, pred.confidence)).save(paths["overlay"])  # PIL only
     pred.plot_3d(path=paths["3d"], title=f"loco demo: {len(pred)} people")  # needs matplotlib
 
-    gt = torch.as_tensor(np.asarray(meta["poses3d"], dtype=np.float64))
-    from loco.geometry import VoxelGrid
-
-    h, w = pred.image_size
-    mask = ground_truth_mask(gt, VoxelGrid.for_image(h, w, model.preset), camera)
-    gt_rows = poses_to_rows(torch.where(mask[..., None], gt, torch.nan).numpy())
-    f1 = joint_detection(poses_to_rows(pred.poses3d), gt_rows, 0.4)["f1"]
+    f1, in_view = demo_score(pred, meta, model.preset)
     stages = ", ".join(f"{k} {1000 * v:.0f} ms" for k, v in pred.timings.items() if k != "total")
     print(f"{model!r}")
-    print(f"{len(pred)} people found ({int(mask.any(-1).sum())} in the ground truth); F1@0.4 m = {100 * f1:.1f}")
+    print(f"{len(pred)} people found ({in_view} in the ground truth); F1@0.4 m = {100 * f1:.1f}")
     print(f"time {pred.timings['total']:.2f} s: {stages}")
     for what, path in paths.items():
         print(f"{what:>8}: {path}")

@@ -18,7 +18,7 @@ import torch
 from loco.models._hub import WEIGHTS_DIR, save_pretrained
 from loco.training.trainer import load_checkpoint
 
-__all__ = ["export_run", "model_card"]
+__all__ = ["export_run", "model_card", "write_bundle"]
 
 _CLASSES = {"vha": "VHA", "predictor": "CodePredictor", "refiner": "PoseRefiner"}
 
@@ -85,11 +85,19 @@ def export_run(
         "train_seconds": round(ckpt.get("elapsed_s", 0.0)),
         "train_config": config.to_dict(),
         "dtype": "float16" if fp16 else "float32",
-        "card": {k: v for k, v in info.items() if k != "summary"},
     }
     if config.kind == "predictor":
         meta["image_size"] = list(config.image_size)
+    return write_bundle(model, name, info, meta, out_dir)
+
+
+def write_bundle(
+    model: torch.nn.Module, name: str, info: dict, metadata: dict | None = None, out_dir: str | Path | None = None
+) -> Path:
+    """Write ``out_dir/name`` (default ``loco/weights/name``): the model's safetensors + ``config.json`` (``metadata``
+    plus the model-card facts under ``"card"``) + ``MODEL_CARD.md`` (:func:`model_card`). Returns the folder."""
     directory = Path(out_dir or WEIGHTS_DIR) / name
+    meta = dict(metadata or {}) | {"card": {k: v for k, v in info.items() if k != "summary"}}
     save_pretrained(model, directory, metadata=meta)
     (directory / "MODEL_CARD.md").write_text(model_card(name, info))
     return directory

@@ -14,31 +14,15 @@ from pathlib import Path
 from safetensors.torch import load_file
 
 from loco.models import CodePredictor
-from loco.models._hub import WEIGHTS_DIR, save_pretrained
-from loco.training.export import model_card
+from loco.training.export import write_bundle
 from loco.training.tied import load_tied
 
 tied_name, pred_path, vha_card, pred_card = sys.argv[1:5]
-vha_info = json.loads(Path(vha_card).read_text())
-pred_info = json.loads(Path(pred_card).read_text())
-
 vha = load_tied(tied_name).to_vha().half()
-d = save_pretrained(
-    vha,
-    WEIGHTS_DIR / "vha2",
-    metadata={"dtype": "float16", "trained_as": "loco.training.tied.TiedVHA", "tied_checkpoint": tied_name}
-    | {"card": {k: v for k, v in vha_info.items() if k != "summary"}},
-)
-(d / "MODEL_CARD.md").write_text(model_card("vha2", vha_info))
-print(d)
+meta = {"dtype": "float16", "trained_as": "loco.training.tied.TiedVHA", "tied_checkpoint": tied_name}
+print(write_bundle(vha, "vha2", json.loads(Path(vha_card).read_text()), meta))
 
 pred = CodePredictor(backbone="light", vha_version=2, depth_bins=316)
 pred.load_state_dict(load_file(pred_path))
-d = save_pretrained(
-    pred.half(),
-    WEIGHTS_DIR / "code_predictor_light",
-    metadata={"dtype": "float16", "image_size": [270, 480], "vha": "vha2"}
-    | {"card": {k: v for k, v in pred_info.items() if k != "summary"}},
-)
-(d / "MODEL_CARD.md").write_text(model_card("code_predictor_light", pred_info))
-print(d)
+meta = {"dtype": "float16", "image_size": [270, 480], "vha": "vha2"}
+print(write_bundle(pred.half(), "code_predictor_light", json.loads(Path(pred_card).read_text()), meta))

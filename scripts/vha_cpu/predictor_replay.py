@@ -28,7 +28,6 @@ from loco.models import CodePredictor
 from loco.training import PredictorConfig
 from loco.training.sampler import frame_joints
 from loco.training.tied import load_tied
-from loco import ops
 
 out, tied_name, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 B = int(sys.argv[4]) if len(sys.argv) > 4 else 6
@@ -73,10 +72,7 @@ def fresh(k: int):
     if rng.random() < 0.5:
         image, poses, camera = P.flip_sample(image, poses, camera)
     centers, joints = frame_joints(poses, camera, grid)
-    vol = ops.render_heatmaps(centers, joints, grid, sigma=cfg.sigma, snap=cfg.snap)
-    with torch.no_grad():
-        code = tied.encode(vol if vol.dim() == 5 else vol[None])[0]
-    return image, code
+    return image, P.render_codes(tied, [(image, centers, joints)], grid, cfg.sigma, cfg.snap, "cpu")[0]
 
 
 def validate():

@@ -7,6 +7,7 @@ synthetic 270x480 frames for each threshold.
 
 import json
 import sys
+from dataclasses import replace
 
 import torch
 
@@ -23,18 +24,11 @@ grid = VoxelGrid.for_image(*size)
 data = SyntheticScenes("jta", image_size=size, seed=20_000, length=frames, grid=grid)
 
 
-class WithThreshold:
-    def __init__(self, pipe, threshold):
-        self.pipe, self.threshold = pipe, threshold
-
-    def predict(self, image, camera):
-        return self.pipe.predict(image, camera, threshold=self.threshold)
-
-
 pipe = LoCO.from_pretrained("vha2", device="cpu")
 out = {}
 for t in thresholds:
-    row = evaluate_pipeline(data, WithThreshold(pipe, t), frames, grid=grid, progress=False)["rows"]["pipeline"]
+    pipe.settings = replace(pipe.settings, threshold=t)
+    row = evaluate_pipeline(data, pipe, frames, grid=grid, progress=False)["rows"]["pipeline"]
     out[t] = {k: round(v, 2) for k, v in row.items() if k.startswith("f1")}
     print(t, out[t], flush=True)
 print(json.dumps(out, indent=2))
