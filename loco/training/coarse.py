@@ -1,0 +1,274 @@
+"""A VHA whose per-joint layers are tied along depth at the code's depth stride, trained on depth windows.
+
+:class:`loco.models.VHA` sees the ``D`` depth bins as the channels of 2-D convolutions, so every channel pair has its
+own 5x5 kernel. The heatmaps, though, are the same Gaussian at every depth, and the code quantises depth at a fixed
+stride ``S = d3`` (4 bins for version 2): the natural weight sharing is translation along depth by ``S`` bins.
+:class:`CoarseVHA` stores each per-joint layer as a small 3-D kernel over (code position, y, x) with a few feature
+channels per code position, and writes out the VHA's 2-D weights as block-Toeplitz matrices:
+
+========  =============================  =====================================  =====================
+layer     VHA channels (version 2)       layout (positions x features)          tied kernel
+========  =============================  =====================================  =====================
+encoder0  316 -> 158                     fine bins -> 79 x 2  (F1 = d3/d1)      (F1, 1, 2*p1 + S, 5, 5)
+encoder2  158 -> 79                      79 x 2 -> 79 x 1     (F2 = d3/d2)      (F2, F1, k, 5, 5)
+encoder4  79 -> 79                       79 x 1 -> 79 x 1                        (1, F2, k, 5, 5)
+decoder0  79 -> 79                       79 x 1 -> 79 x F2                       (F2, 1, k, 5, 5)
+decoder3  79 -> 158                      79 x F2 -> 79 x F1                      (F1, F2, k, 5, 5)
+decoder6  158 -> 316                     79 x F1 -> fine bins (S phases)         (S, F1, k, 5, 5)
+========  =============================  =====================================  =====================
+
+Channel ``c * F + f`` is feature ``f`` of code position ``c``; fine bin ``S * c + t - p1`` feeds position ``c`` through
+tap ``t`` of the first kernel (so position ``c`` is centred on bin ``S*c + (S - 1)/2``), and decoder output bin
+``S * c + phase`` is position ``c``'s phase. This is the largest weight sharing the VHA's layout allows (it contains
+:class:`loco.training.tied.TiedVHA` exactly: :func:`from_tied`), and :meth:`CoarseVHA.to_vha` is the ordinary VHA
+computing the same function (tested). Version 3's code has ``316 // 8 = 39`` positions covering 312 bins; the spare
+channels of its VHA are zero and the last 4 bins (98.7-100 m) decode to 0.
+
+Training runs the same block-Toeplitz convolutions on a window of ``Pw`` code positions (``S * Pw`` fine bins, any
+start that is a multiple of ``S``): the cost grows with the window, not with ``D``, and a window is exactly the VHA
+restricted to those bins with zeros outside (the loss is taken away from the window's depth edges).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from loco.models import VHA
+from loco.models.vha import VHA_VERSIONS
+from loco.skeleton import NUM_JOINTS
+
+__all__ = ["CoarseVHA", "from_tied", "load_coarse"]
+
+
+def load_coarse(path: str | Path) -> CoarseVHA:
+    """A :class:`CoarseVHA` from a safetensors file written by :meth:`CoarseVHA.save` (config in its metadata)."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata() or {}
+    config = json.loads(meta.get("config", "{}"))
+    model = CoarseVHA(**config)
+    model.load_state_dict(load_file(str(path)))
+    return model
+
+
+class CoarseVHA(nn.Module):
+    """A :class:`~loco.models.VHA` with its per-joint layers tied along depth at the code stride (module docstring).
+
+    Args:
+        version, joints, depth_bins: as :class:`~loco.models.VHA`.
+        first_pad: ``p1``; the first kernel spans ``2*p1 + S`` fine bins.
+        kernel: ``k`` (odd), depth extent in code positions of the other per-joint kernels.
+    """
+
+    def __init__(
+        self,
+        version: int = 2,
+        joints: int = NUM_JOINTS,
+        depth_bins: int = 316,
+        first_pad: int = 6,
+        kernel: int = 5,
+    ) -> None:
+        super().__init__()
+        if version not in VHA_VERSIONS:
+            raise ValueError(f"version must be one of {sorted(VHA_VERSIONS)}, got {version!r}")
+        if kernel % 2 != 1 or kernel < 1:
+            raise ValueError(f"kernel must be a positive odd int, got {kernel}")
+        dv, st = VHA_VERSIONS[version]["divisors"], VHA_VERSIONS[version]["strides"]
+        self.version, self.joints, self.depth_bins = version, joints, depth_bins
+        self.first_pad, self.kernel = first_pad, kernel
+        self.strides = st
+        self.S = dv[2]
+        self.P = depth_bins // dv[2]
+        self.F1, self.F2 = dv[2] // dv[0], dv[2] // dv[1]
+        self.channels = (depth_bins, depth_bins // dv[0], depth_bins // dv[1], depth_bins // dv[2])
+        k1 = 2 * first_pad + self.S
+        shapes = {
+            "e1": (self.F1, 1, k1),
+            "e2": (self.F2, self.F1, kernel),
+            "e3": (1, self.F2, kernel),
+            "d1": (self.F2, 1, kernel),
+            "d2": (self.F1, self.F2, kernel),
+            "d3": (self.S, self.F1, kernel),
+        }
+        self.weights = nn.ParameterDict({n: nn.Parameter(torch.zeros(*s, 5, 5)) for n, s in shapes.items()})
+        self.biases = nn.ParameterDict({n: nn.Parameter(torch.zeros(s[0])) for n, s in shapes.items()})
+        ref = VHA(version, joints, depth_bins)
+        self.fuser, self.defuser = ref.fuser, ref.defuser
+        #: negative slopes of the hidden activations and of the output activation while training (0 = ReLU)
+        self.hidden_slope, self.output_slope = 0.0, 0.0
+        self._index_cache: dict = {}
+
+    @property
+    def config(self) -> dict:
+        return {
+            "version": self.version,
+            "joints": self.joints,
+            "depth_bins": self.depth_bins,
+            "first_pad": self.first_pad,
+            "kernel": self.kernel,
+        }
+
+    @property
+    def stride(self) -> int:
+        return self.strides[0] * self.strides[1] * self.strides[2]
+
+    def save(self, path: str | Path, metadata: dict | None = None) -> None:
+        import json
+
+        from safetensors.torch import save_file
+
+        meta = {"config": json.dumps(self.config)} | {k: str(v) for k, v in (metadata or {}).items()}
+        save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()}, str(path), metadata=meta)
+
+    # --- block-Toeplitz weights -------------------------------------------------------------------------------
+    def _index(self, name: str, pw: int):
+        key = (name, pw)
+        if key not in self._index_cache:
+            fo_n, fi_n, k = self.weights[name].shape[:3]
+            if name == "e1":
+                c = torch.arange(pw)[:, None, None]
+                fo = torch.arange(fo_n)[None, :, None]
+                i = torch.arange(self.S * pw)[None, None, :]
+                t = i - self.S * c + self.first_pad
+                shape = (pw, fo_n, self.S * pw)
+                idx = (fo.expand(shape), torch.zeros(shape, dtype=torch.long), t.clamp(0, k - 1).expand(shape))
+                valid = ((t >= 0) & (t < k)).expand(shape)
+            else:
+                c = torch.arange(pw)[:, None, None, None]
+                fo = torch.arange(fo_n)[None, :, None, None]
+                c2 = torch.arange(pw)[None, None, :, None]
+                fi = torch.arange(fi_n)[None, None, None, :]
+                t = c2 - c + k // 2
+                shape = (pw, fo_n, pw, fi_n)
+                idx = (fo.expand(shape), fi.expand(shape), t.clamp(0, k - 1).expand(shape))
+                valid = ((t >= 0) & (t < k)).expand(shape)
+            self._index_cache[key] = (idx, valid.to(torch.float32))
+        return self._index_cache[key]
+
+    def toeplitz(self, name: str, pw: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The 2-D convolution weight ``(pw*F_out, pw*F_in, 5, 5)`` and bias of layer ``name`` on ``pw`` positions
+        (``e1``'s input is ``S*pw`` fine bins)."""
+        idx, valid = self._index(name, pw)
+        w = self.weights[name]
+        valid = valid.to(w.device, w.dtype)
+        full = w[idx[0].to(w.device), idx[1].to(w.device), idx[2].to(w.device)] * valid[..., None, None]
+        fo_n = w.shape[0]
+        return full.reshape(pw * fo_n, -1, 5, 5), self.biases[name].repeat(pw)
+
+    # --- forward -------------------------------------------------------------------------------------------------
+    def _act(self, x: torch.Tensor, slope: float) -> torch.Tensor:
+        return F.leaky_relu(x, slope) if slope > 0 else F.relu(x)
+
+    def features(self, volumes: torch.Tensor) -> torch.Tensor:
+        """``(B, J, S*Pw, H', W')`` -> per-joint maps ``(B, J, Pw, h, w)`` (zero-padded as :meth:`VHA.encode`)."""
+        b, j, d, h, w = volumes.shape
+        if d % self.S:
+            raise ValueError(f"the depth window must be a multiple of {self.S} bins, got {d}")
+        pw = d // self.S
+        s = self.stride
+        x = volumes.reshape(b * j, d, h, w)
+        if h % s or w % s:
+            x = F.pad(x, (0, -w % s, 0, -h % s))
+        for name, st in zip(("e1", "e2", "e3"), self.strides):
+            wt, bias = self.toeplitz(name, pw)
+            x = self._act(F.conv2d(x, wt, bias, stride=st, padding=2), self.hidden_slope)
+        return x.reshape(b, j, pw, *x.shape[-2:])
+
+    def fuse(self, maps: torch.Tensor) -> torch.Tensor:
+        x = maps.contiguous(memory_format=torch.channels_last_3d)
+        x = self._act(self.fuser[0](x), self.hidden_slope)
+        return self._act(self.fuser[2](x), self.hidden_slope)
+
+    def defuse(self, code: torch.Tensor) -> torch.Tensor:
+        x = self._act(self.defuser[0](code.contiguous(memory_format=torch.channels_last_3d)), self.hidden_slope)
+        return self._act(self.defuser[2](x), self.hidden_slope)
+
+    def unfeatures(self, maps: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """Per-joint maps ``(B, J, Pw, h, w)`` -> volumes ``(B, J, S*Pw, h*s, w*s)``, cropped to ``size``."""
+        b, j, pw = maps.shape[:3]
+        x = maps.reshape(b * j, pw, *maps.shape[3:])
+        for k, (name, st) in enumerate(zip(("d1", "d2", "d3"), self.strides)):
+            wt, bias = self.toeplitz(name, pw)
+            x = F.conv2d(x, wt, bias, padding=2)
+            if st > 1:
+                x = F.interpolate(x, scale_factor=st, mode="bilinear", align_corners=False)
+            x = self._act(x, self.output_slope if k == 2 else self.hidden_slope)
+        x = x.reshape(b, j, *x.shape[1:])
+        return x if size is None else x[..., : size[0], : size[1]]
+
+    def encode(self, volumes: torch.Tensor) -> torch.Tensor:
+        return self.fuse(self.features(volumes))
+
+    def decode(self, code: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+        return self.unfeatures(self.defuse(code), size)
+
+    def forward(self, volumes: torch.Tensor) -> torch.Tensor:
+        """``(B, J, S*Pw, H', W')`` -> ``(B, J, S*Pw, H', W')``: the VHA on a depth window."""
+        return self.decode(self.encode(volumes), tuple(volumes.shape[-2:]))
+
+    @torch.no_grad()
+    def to_vha(self) -> VHA:
+        """The equivalent :class:`~loco.models.VHA` (block-Toeplitz weights written out, spare channels zero)."""
+        vha = VHA(self.version, self.joints, self.depth_bins)
+        convs = [m for m in vha.encoder if isinstance(m, nn.Conv2d)] + [
+            m for m in vha.decoder if isinstance(m, nn.Conv2d)
+        ]
+        for conv, name in zip(convs, ("e1", "e2", "e3", "d1", "d2", "d3")):
+            wt, bias = self.toeplitz(name, self.P)
+            conv.weight.zero_()
+            conv.bias.zero_()
+            conv.weight[: wt.shape[0], : wt.shape[1]] = wt
+            conv.bias[: bias.shape[0]] = bias
+        vha.fuser.load_state_dict(self.fuser.state_dict())
+        vha.defuser.load_state_dict(self.defuser.state_dict())
+        return vha
+
+
+@torch.no_grad()
+def from_tied(tied, first_pad: int = 6, kernel: int = 5) -> CoarseVHA:
+    """The version-2 :class:`~loco.training.tied.TiedVHA` (``depth_kernel=5``) written exactly as a :class:`CoarseVHA`.
+
+    TiedVHA's first layer has depth stride 2 (158 positions, one feature), which is two features at stride 4; its
+    second layer reads positions ``2c - 2 .. 2c + 2`` of those; its last layer has two polyphase outputs at stride
+    2, i.e. four at stride 4.
+    """
+    if tied.version != 2 or tied.kd != 5:
+        raise ValueError(f"from_tied handles version 2 with depth_kernel 5, got version {tied.version}, kd {tied.kd}")
+    if first_pad < 2 or kernel < 3:
+        raise ValueError("from_tied needs first_pad >= 2 and kernel >= 3")
+    m = CoarseVHA(2, tied.joints, tied.depth_bins, first_pad=first_pad, kernel=kernel)
+    pk = kernel // 2
+    w, b = m.weights, m.biases
+    k_old = tied.enc[0].weight[0, 0]
+    for f in range(2):
+        for t in range(5):
+            w["e1"][f, 0, 2 * f - 2 + t + first_pad] = k_old[t]
+        b["e1"][f] = tied.enc[0].bias[0]
+    k_old = tied.enc[1].weight[0, 0]
+    for t in range(5):
+        c_rel, f = divmod(t - 2, 2)
+        w["e2"][0, f, c_rel + pk] = k_old[t]
+    b["e2"].copy_(tied.enc[1].bias)
+    w["e3"][0, 0, pk - 2 : pk + 3] = tied.enc[2].weight[0, 0]
+    b["e3"].copy_(tied.enc[2].bias)
+    w["d1"][0, 0, pk - 2 : pk + 3] = tied.dec[0].weight[0, 0]
+    b["d1"].copy_(tied.dec[0].bias)
+    w["d2"][:, 0, pk - 2 : pk + 3] = tied.dec[1].weight[:, 0]
+    b["d2"].copy_(tied.dec[1].bias)
+    k_old = tied.dec[2].weight
+    for ph in range(4):
+        for t in range(5):
+            c_rel, f = divmod(ph // 2 + t - 2, 2)
+            w["d3"][ph, f, c_rel + pk] = k_old[ph % 2, 0, t]
+        b["d3"][ph] = tied.dec[2].bias[ph % 2]
+    m.fuser.load_state_dict(tied.fuser.state_dict())
+    m.defuser.load_state_dict(tied.defuser.state_dict())
+    return m

@@ -1,0 +1,68 @@
+"""The coarse-tied VHA trained on depth windows is exactly a VHA once its block-Toeplitz weights are written out."""
+
+import pytest
+import torch
+
+from loco.training.coarse import CoarseVHA, from_tied, load_coarse
+from loco.training.tied import CPU_CHECKPOINTS, TiedVHA, load_tied
+
+
+def _randomised(model, scale=0.3, seed=0):
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, scale)
+    return model
+
+
+@pytest.mark.parametrize("version, depth_bins", [(1, 40), (2, 44), (3, 52), (2, 316)], ids=lambda x: str(x))
+def test_to_vha_is_the_same_function(version, depth_bins):
+    model = _randomised(CoarseVHA(version, joints=3, depth_bins=depth_bins, first_pad=3), seed=version)
+    vha = model.to_vha()
+    covered = model.P * model.S  # version 3: 8 * (52 // 8) = 48 of the 52 bins
+    x = torch.rand(2, 3, depth_bins, 11, 13) ** 6
+    x[:, :, covered:] = 0
+    with torch.no_grad():
+        a, b = model(x[:, :, :covered]), vha(x)
+    assert b.shape == x.shape
+    torch.testing.assert_close(a, b[:, :, :covered], rtol=1e-4, atol=1e-4 * float(b.abs().max()))
+    if covered < depth_bins:
+        assert float(b[:, :, covered:].abs().max()) == 0.0  # the spare bins decode to 0
+    assert float(b.abs().max()) > 0
+
+
+def test_from_tied_is_exact():
+    tied = TiedVHA(2, depth_bins=60)
+    with torch.no_grad():
+        for p in tied.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    model = from_tied(tied)
+    x = torch.rand(1, 14, 60, 12, 16) ** 8
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), tied(x), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(model.to_vha()(x), tied(x), rtol=1e-4, atol=1e-5)
+
+
+def test_windows_must_be_whole_code_positions():
+    model = CoarseVHA(2, depth_bins=40)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        model(torch.zeros(1, 14, 38, 8, 8))
+
+
+def test_save_load_round_trip(tmp_path):
+    model = _randomised(CoarseVHA(3, depth_bins=48, kernel=3))
+    model.save(tmp_path / "m.safetensors", {"step": 7})
+    again = load_coarse(tmp_path / "m.safetensors")
+    assert again.config == model.config
+    for (ka, va), (kb, vb) in zip(model.state_dict().items(), again.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb)
+
+
+def test_committed_tied_checkpoint_converts():
+    if not (CPU_CHECKPOINTS / "C4_900.safetensors").is_file():
+        pytest.skip("no tied checkpoints in this copy")
+    tied = load_tied("C4_900")
+    x = torch.zeros(1, 14, 316, 12, 12)
+    x[0, 3, 100, 6, 5] = 1.0
+    with torch.no_grad():
+        torch.testing.assert_close(from_tied(tied)(x), tied(x), rtol=1e-4, atol=1e-5)
