@@ -66,3 +66,24 @@ def test_committed_tied_checkpoint_converts():
     x[0, 3, 100, 6, 5] = 1.0
     with torch.no_grad():
         torch.testing.assert_close(from_tied(tied)(x), tied(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_reconstruct_is_forward(version):
+    model = _randomised(CoarseVHA(version, joints=2, depth_bins=48, first_pad=4), scale=0.2, seed=3)
+    x = torch.rand(1, 2, 48, 13, 19) ** 6
+    with torch.no_grad():
+        torch.testing.assert_close(model.reconstruct(x), model(x), rtol=1e-4, atol=1e-4 * float(model(x).abs().max()))
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_identity_init_reconstructs_a_blob(version):
+    model = CoarseVHA(version, depth_bins=64).identity_init()
+    d, v, u = torch.meshgrid(torch.arange(64.0), torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    x = torch.exp(-((d - 30) ** 2 + (v - 13) ** 2 + (u - 18) ** 2) / 4)[None, None]
+    with torch.no_grad():
+        y = model.unfeatures(model.features(x))
+    peak = torch.nonzero(y[0, 0] == y.max())[0]
+    tol = model.S  # one code position of blur
+    assert (peak - torch.tensor([30, 13, 18])).abs().max() <= tol
+    assert 0.0 < float(y.max()) <= 1.0

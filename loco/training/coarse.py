@@ -120,6 +120,40 @@ class CoarseVHA(nn.Module):
     def stride(self) -> int:
         return self.strides[0] * self.strides[1] * self.strides[2]
 
+    @torch.no_grad()
+    def identity_init(self) -> CoarseVHA:
+        """Per-joint layers as plain resampling: feature ``f`` of a code position averages its share of the
+        position's bins (the 2x2 block at a stride-2 layer, so a code cell is centred like the bilinear
+        upsampling's), the decoder copies each feature to the bins it covers; the fuser and defuser are left alone.
+        The per-joint path then starts as a blurred identity instead of at the sparse-MSE plateau. Returns self."""
+        for name in self.weights:
+            self.weights[name].zero_()
+            self.biases[name].zero_()
+
+        def spatial(w, st, value):
+            if st == 2:
+                w[..., 2:4, 2:4] = value / 4
+            else:
+                w[..., 2, 2] = value
+
+        w, c = self.weights, self.kernel // 2
+        share = self.S // self.F1
+        for f in range(self.F1):
+            for t in range(share):
+                spatial(w["e1"][f, 0, self.first_pad + f * share + t], self.strides[0], 1.0 / share)
+        per = self.F1 // self.F2
+        for f2 in range(self.F2):
+            for f1 in range(f2 * per, (f2 + 1) * per):
+                spatial(w["e2"][f2, f1, c], self.strides[1], 1.0 / per)
+        for f2 in range(self.F2):
+            spatial(w["e3"][0, f2, c], self.strides[2], 1.0 / self.F2)
+        w["d1"][:, 0, c, 2, 2] = 1.0
+        for f1 in range(self.F1):
+            w["d2"][f1, f1 * self.F2 // self.F1, c, 2, 2] = 1.0
+        for ph in range(self.S):
+            w["d3"][ph, ph * self.F1 // self.S, c, 2, 2] = 1.0
+        return self
+
     def save(self, path: str | Path, metadata: dict | None = None) -> None:
         import json
 
@@ -213,6 +247,38 @@ class CoarseVHA(nn.Module):
     def forward(self, volumes: torch.Tensor) -> torch.Tensor:
         """``(B, J, S*Pw, H', W')`` -> ``(B, J, S*Pw, H', W')``: the VHA on a depth window."""
         return self.decode(self.encode(volumes), tuple(volumes.shape[-2:]))
+
+    def reconstruct(self, volumes: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` computed with 3-D convolutions of the tied kernels: the same function (up to float
+        rounding), whose cost grows with ``D`` instead of ``D^2`` (about 15x cheaper than the VHA on a full-HD
+        frame); for whole-volume evaluation."""
+        b, j, d, h, w = volumes.shape
+        if d % self.S:
+            raise ValueError(f"the depth window must be a multiple of {self.S} bins, got {d}")
+        s = self.stride
+        x = volumes.reshape(b * j, 1, d, h, w)
+        if h % s or w % s:
+            x = F.pad(x, (0, -w % s, 0, -h % s))
+        pads = {"e1": self.first_pad}
+        for name, st in zip(("e1", "e2", "e3"), self.strides):
+            stride = (self.S if name == "e1" else 1, st, st)
+            pad = (pads.get(name, self.kernel // 2), 2, 2)
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+            x = self._act(F.conv3d(x, self.weights[name], self.biases[name], stride, pad), self.hidden_slope)
+        # (N, 1, P, h, w) per-joint maps -> code -> maps
+        maps = x.reshape(b, j, *x.shape[2:])
+        x = self.defuse(self.fuse(maps)).reshape(b * j, 1, *maps.shape[2:])
+        for k, (name, st) in enumerate(zip(("d1", "d2", "d3"), self.strides)):
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+            x = F.conv3d(x, self.weights[name], self.biases[name], 1, (self.kernel // 2, 2, 2))
+            if st > 1:
+                n, f, p_, hh, ww = x.shape
+                x = F.interpolate(x.reshape(n, f * p_, hh, ww), scale_factor=st, mode="bilinear", align_corners=False)
+                x = x.reshape(n, f, p_, hh * st, ww * st)
+            x = self._act(x, self.output_slope if k == 2 else self.hidden_slope)
+        n, ph, p_, hh, ww = x.shape
+        x = x.permute(0, 2, 1, 3, 4).reshape(b, j, p_ * ph, hh, ww)
+        return x[..., :h, :w]
 
     @torch.no_grad()
     def to_vha(self) -> VHA:
