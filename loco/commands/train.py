@@ -86,7 +86,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     v.add_argument("--leaky-code-until", type=float, default=d.leaky_code_until, help="fraction of steps to 0")
     v.add_argument("--init-scheme", choices=("lsuv", "default"), default=d.init_scheme)
     v.add_argument("--val-frames", type=int, default=d.val_frames)
-    v.add_argument("--init", default=d.init, help="start from these VHA weights (name or folder)")
+    v.add_argument(
+        "--init",
+        default=d.init,
+        help="start from these weights: a VHA (plain recipe); identity, a tied/coarse checkpoint (windows recipe)",
+    )
+    v.add_argument("--recipe", choices=("plain", "windows"), default=d.recipe, help="see loco.training.windows")
+    v.add_argument("--window-depth", type=int, default=d.window_depth, help="code positions per window")
+    v.add_argument("--margin", type=int, default=d.margin, help="window edge voxels left out of the loss")
+    v.add_argument("--depth-margin", type=int, default=d.depth_margin, help="window edge bins left out of the loss")
+    v.add_argument("--peak-weight", type=float, default=d.peak_weight)
+    v.add_argument("--peak-margin", type=float, default=d.peak_margin)
+    v.add_argument("--fp-weight", type=float, default=d.fp_weight)
+    v.add_argument("--small-fraction", type=float, default=d.small_fraction, help="frames at 1/4 of --image-size")
+    v.add_argument("--bypass-fuser", action="store_true", help="train the per-joint path alone")
+    v.add_argument("--fuser-init", default=d.fuser_init, help="copy the fuser/defuser of this CoarseVHA file")
+    v.add_argument("--first-pad", type=int, default=d.first_pad)
+    v.add_argument("--kernel", type=int, default=d.kernel)
     v.add_argument("--eval-frames", type=int, default=0, help="at the end, Table 2 on this many full frames")
 
     c = sub.add_parser("predictor", help="the Code Predictor", description="train a Code Predictor on e(H)")
@@ -175,6 +191,8 @@ def run(args: argparse.Namespace) -> int:
         trainer.close()
         return 0
     model = trainer.model
+    if hasattr(model, "to_vha"):  # the windows recipe trains a CoarseVHA: export the VHA it equals
+        model = model.to_vha()
     export = Path(args.export) if args.export else Path(config.out) / "model"
     if args.fp16:
         model = model.half()

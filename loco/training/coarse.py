@@ -104,6 +104,8 @@ class CoarseVHA(nn.Module):
         self.fuser, self.defuser = ref.fuser, ref.defuser
         #: negative slopes of the hidden activations and of the output activation while training (0 = ReLU)
         self.hidden_slope, self.output_slope = 0.0, 0.0
+        #: skip the fuser and defuser (each joint's map is its own code): trains the per-joint path alone
+        self.bypass_fuser = False
         self._index_cache: dict = {}
 
     @property
@@ -246,6 +248,8 @@ class CoarseVHA(nn.Module):
 
     def forward(self, volumes: torch.Tensor) -> torch.Tensor:
         """``(B, J, S*Pw, H', W')`` -> ``(B, J, S*Pw, H', W')``: the VHA on a depth window."""
+        if self.bypass_fuser:
+            return self.unfeatures(self.features(volumes), tuple(volumes.shape[-2:]))
         return self.decode(self.encode(volumes), tuple(volumes.shape[-2:]))
 
     def reconstruct(self, volumes: torch.Tensor) -> torch.Tensor:
@@ -267,7 +271,9 @@ class CoarseVHA(nn.Module):
             x = self._act(F.conv3d(x, self.weights[name], self.biases[name], stride, pad), self.hidden_slope)
         # (N, 1, P, h, w) per-joint maps -> code -> maps
         maps = x.reshape(b, j, *x.shape[2:])
-        x = self.defuse(self.fuse(maps)).reshape(b * j, 1, *maps.shape[2:])
+        if not self.bypass_fuser:
+            maps = self.defuse(self.fuse(maps))
+        x = maps.reshape(b * j, 1, *maps.shape[2:])
         for k, (name, st) in enumerate(zip(("d1", "d2", "d3"), self.strides)):
             x = x.contiguous(memory_format=torch.channels_last_3d)
             x = F.conv3d(x, self.weights[name], self.biases[name], 1, (self.kernel // 2, 2, 2))

@@ -109,6 +109,20 @@ class VHAConfig(TrainConfig):
             on training sees the exact test-time network.
         init_scheme: ``"lsuv"`` (data-dependent, :func:`loco.training.vha.lsuv_init`) or ``"default"`` (PyTorch's,
             under which the code starts at exactly zero on sparse heatmaps).
+        init: start from these weights: for the plain recipe a VHA (bundled name or folder); for ``windows``
+            ``"identity"``, a TiedVHA checkpoint, a CoarseVHA file or run folder
+            (:func:`~loco.training.windows.build_coarse`).
+        recipe: ``"plain"`` (the whole VHA on crops, MSE) or ``"windows"`` (:mod:`loco.training.windows`: a
+            depth-tied CoarseVHA on depth windows with losses on the peaks; ``crop`` is then the window's h, w and
+            ``batch_size`` the windows per step).
+        window_depth: code positions of a window (``S * window_depth`` bins; ``windows`` only, as the rest).
+        margin, depth_margin: voxels and bins at a window's edges that the loss ignores.
+        peak_weight, peak_margin: weight of the target-peak loss and the margin a peak must clear its neighbours by.
+        fp_weight: weight of the false-peak loss.
+        small_fraction: fraction of frames at a quarter of ``image_size`` (the pipeline's grid).
+        bypass_fuser: train the per-joint path alone (each joint map is its own code).
+        fuser_init: copy the fuser/defuser of this CoarseVHA file.
+        first_pad, kernel: :class:`~loco.training.coarse.CoarseVHA` kernel sizes.
     """
 
     version: int = 2
@@ -128,6 +142,18 @@ class VHAConfig(TrainConfig):
     leaky_code_until: float = 0.5
     init_scheme: str = "lsuv"
     init: str = ""
+    recipe: str = "plain"
+    window_depth: int = 20
+    margin: int = 6
+    depth_margin: int = 12
+    peak_weight: float = 1.0
+    peak_margin: float = 0.05
+    fp_weight: float = 1.0
+    small_fraction: float = 0.25
+    bypass_fuser: bool = False
+    fuser_init: str = ""
+    first_pad: int = 6
+    kernel: int = 5
 
     kind = "vha"
 

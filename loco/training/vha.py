@@ -144,7 +144,14 @@ def build_vha(config: VHAConfig) -> VHA:
 
 
 def train_vha(config: VHAConfig, resume: str | None = None, stop_at: int | None = None, model: VHA | None = None):
-    """Train a VHA; returns the :class:`Trainer` (its ``model`` and ``history``)."""
+    """Train a VHA; returns the :class:`Trainer` (its ``model`` and ``history``). ``config.recipe == "windows"``
+    hands over to :func:`loco.training.windows.train_vha_windows` (the model is then a CoarseVHA)."""
+    if config.recipe == "windows":
+        from loco.training.windows import train_vha_windows
+
+        return train_vha_windows(config, resume=resume, stop_at=stop_at)
+    if config.recipe != "plain":
+        raise ValueError(f"recipe must be 'plain' or 'windows', got {config.recipe!r}")
     sampler = HeatmapSampler(config.preset, config.image_size, config.crop, config.person_crop, config.snap)
     crops_per_frame = 4
     caches: dict[int, FrameCache] = {}

@@ -1,0 +1,151 @@
+"""The windows recipe: its windows are crops of the frame's volume, its losses vanish on a perfect output and see
+misplaced and false peaks, training resumes bit for bit, and ``loco train vha --recipe windows`` exports a VHA."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from loco import ops
+from loco.models import VHA
+from loco.training import VHAConfig, load_checkpoint
+from loco.training.coarse import CoarseVHA
+from loco.training.windows import WindowSampler, build_coarse, window_losses
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _tiny(tmp_path, **kw) -> VHAConfig:
+    base = dict(
+        out=str(tmp_path / "win"),
+        recipe="windows",
+        init="identity",
+        steps=4,
+        batch_size=2,
+        crop=(16, 16),
+        window_depth=6,
+        depth_margin=4,
+        margin=2,
+        image_size=(270, 480),
+        lr=1e-3,
+        warmup=1,
+        val_frames=0,
+        progress=False,
+        ckpt_minutes=0,
+        log_every=1,
+        threads=1,
+        device="cpu",
+        deterministic=True,
+    )
+    return VHAConfig(**(base | kw))
+
+
+def test_windows_are_crops_of_the_frame(tmp_path):
+    cfg = _tiny(tmp_path, small_fraction=0.0, person_crop=1.0)
+    sampler = WindowSampler(cfg, CoarseVHA(2))
+    rng = np.random.default_rng(4)
+    (centers, joints), small = sampler.frame(0, 3)
+    assert small == 0 and len(centers) > 0
+    d0, v0, u0 = sampler.window(rng, centers, small)
+    assert d0 % 4 == 0
+    full = ops.render_heatmaps(centers, joints, sampler.samplers[0].grid, sigma=2.0, snap=True, batch_size=1)
+    shifted = torch.round(centers) - torch.tensor([float(d0), float(v0), float(u0)])
+    win = ops.render_heatmaps(shifted, joints, (14, 24, 16, 16), sigma=2.0, batch_size=1)
+    top, left = max(0, v0), max(0, u0)
+    ref = full[..., d0 : d0 + 24, top : v0 + 16, left : u0 + 16]
+    got = win[..., top - v0 : top - v0 + ref.shape[-2], left - u0 : left - u0 + ref.shape[-1]]
+    torch.testing.assert_close(got, ref, rtol=0, atol=1e-6)
+
+
+def test_window_losses_vanish_on_a_perfect_output_and_see_errors():
+    cfg = VHAConfig(depth_margin=2, margin=2)
+    target = ops.render_heatmaps(
+        torch.tensor([[10.0, 8.0, 9.0], [12.0, 9.0, 11.0]]), torch.tensor([3, 5]), (14, 24, 20, 20), batch_size=1
+    )
+    inside = torch.ones(1, 1, 1, 20, 20)
+    perfect = window_losses(target.clone(), target, inside, cfg)
+    assert perfect["peaks"] == 2
+    assert float(perfect["mse"]) == 0 and float(perfect["peak"]) == 0 and float(perfect["fp"]) == 0
+    moved = torch.roll(target, shifts=1, dims=4)  # every peak one voxel off
+    leaked = target.clone()
+    leaked[0, 7] = target[0, 3]  # joint type 3 also decoded as type 7: a false peak
+    assert float(window_losses(moved, target, inside, cfg)["peak"]) > 0
+    assert float(window_losses(leaked, target, inside, cfg)["fp"]) > 0
+    assert float(window_losses(leaked, target, inside, cfg)["peak"]) == 0
+
+
+def test_windows_resume_is_bit_for_bit(tmp_path):
+    from loco.training.vha import train_vha
+
+    full = train_vha(_tiny(tmp_path / "a"))
+    assert isinstance(full.model, CoarseVHA)
+    train_vha(_tiny(tmp_path / "b"), stop_at=2)
+    cfg = _tiny(tmp_path / "b")
+    resumed = train_vha(cfg, resume=cfg.out)
+    assert resumed.state.step == full.state.step == cfg.steps
+    a, b = full.model.state_dict(), resumed.model.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    losses = [[h["loss"] for h in tr.history if "loss" in h] for tr in (full, resumed)]
+    assert losses[0][2:] == losses[1]
+    assert all(np.isfinite(losses[0]))
+    assert load_checkpoint(Path(cfg.out) / "last.pt")["config"] == cfg
+    assert (Path(cfg.out) / "coarse.safetensors").is_file()
+
+
+def test_build_coarse_rejects_a_version_mismatch(tmp_path):
+    model = CoarseVHA(3)
+    model.save(tmp_path / "v3.safetensors")
+    with pytest.raises(ValueError, match="version-3"):
+        build_coarse(VHAConfig(recipe="windows", version=2, init=str(tmp_path / "v3.safetensors")))
+
+
+def test_cli_windows_recipe_exports_a_vha(tmp_path):
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "loco.cli",
+        "train",
+        "vha",
+        "--recipe",
+        "windows",
+        "--init",
+        "identity",
+        "--steps",
+        "2",
+        "--batch-size",
+        "1",
+        "--crop",
+        "16,16",
+        "--window-depth",
+        "6",
+        "--depth-margin",
+        "4",
+        "--margin",
+        "2",
+        "--image-size",
+        "270,480",
+        "--val-frames",
+        "0",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--out",
+        str(out),
+        "--fp16",
+    ]
+    subprocess.run(cmd, check=True, cwd=REPO, capture_output=True, timeout=600)
+    vha = VHA.from_pretrained(out / "model")
+    assert vha.version == 2
+    coarse = build_coarse(VHAConfig(recipe="windows", init=str(out)))
+    x = torch.zeros(1, 14, 316, 8, 8)
+    x[0, 2, 100, 4, 4] = 1.0
+    with torch.no_grad():
+        torch.testing.assert_close(vha.float()(x), coarse.to_vha()(x), rtol=1e-2, atol=1e-3)
