@@ -149,3 +149,17 @@ def test_cli_windows_recipe_exports_a_vha(tmp_path):
     x[0, 2, 100, 4, 4] = 1.0
     with torch.no_grad():
         torch.testing.assert_close(vha.float()(x), coarse.to_vha()(x), rtol=1e-2, atol=1e-3)
+
+
+def test_export_run_bundles_the_equal_vha(tmp_path):
+    from loco.training.export import export_run
+    from loco.training.vha import train_vha
+
+    trainer = train_vha(_tiny(tmp_path, steps=1))
+    folder = export_run(trainer.config.out, "vha_test", {"summary": "test"}, out_dir=tmp_path, fp16=False)
+    vha = VHA.from_pretrained(folder)
+    x = torch.zeros(1, 14, 316, 8, 8)
+    x[0, 5, 40, 3, 4] = 1.0
+    with torch.no_grad():
+        torch.testing.assert_close(vha(x), trainer.model.to_vha()(x), rtol=1e-5, atol=1e-6)
+    assert (folder / "MODEL_CARD.md").is_file()

@@ -65,12 +65,16 @@ def export_run(
         fp16: store the tensors in float16 (half the size; they load into float32 models).
     """
     from loco.models import VHA, CodePredictor, PoseRefiner
+    from loco.training.coarse import CoarseVHA
 
     ckpt = load_checkpoint(run)
     config = ckpt["config"]
-    cls = {"VHA": VHA, "CodePredictor": CodePredictor, "PoseRefiner": PoseRefiner}[ckpt["model_class"]]
-    model = cls(**ckpt["model_config"])
+    classes = {"VHA": VHA, "CodePredictor": CodePredictor, "PoseRefiner": PoseRefiner, "CoarseVHA": CoarseVHA}
+    model = classes[ckpt["model_class"]](**ckpt["model_config"])
     model.load_state_dict(ckpt["model"])
+    trained_as = type(model).__name__
+    if isinstance(model, CoarseVHA):  # the windows recipe: bundle the VHA it equals
+        model = model.to_vha()
     if fp16:
         model = model.half()
     info = dict(info or {})
@@ -81,6 +85,7 @@ def export_run(
         ]
     info.setdefault("hardware", _hardware())
     meta = {
+        "trained_as": trained_as,
         "trained_steps": ckpt["step"],
         "train_seconds": round(ckpt.get("elapsed_s", 0.0)),
         "train_config": config.to_dict(),
