@@ -87,3 +87,10 @@ def test_identity_init_reconstructs_a_blob(version):
     tol = model.S  # one code position of blur
     assert (peak - torch.tensor([30, 13, 18])).abs().max() <= tol
     assert 0.0 < float(y.max()) <= 1.0
+
+
+def test_encode3d_is_the_vha_code():
+    model = _randomised(CoarseVHA(2, joints=3, depth_bins=40), scale=0.2, seed=5)
+    x = torch.rand(1, 3, 40, 12, 16) ** 6
+    with torch.no_grad():
+        torch.testing.assert_close(model.encode3d(x), model.to_vha().encode(x), rtol=1e-4, atol=1e-5)

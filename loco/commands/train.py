@@ -4,7 +4,7 @@ Every run writes to ``--out``: ``config.json``, ``log.jsonl`` (loss, learning ra
 resumable ``last.pt`` (every ``--ckpt-minutes`` and at the end; SIGTERM / Ctrl-C also checkpoints) and, at the end,
 the weights as safetensors + ``config.json`` in ``--out/model`` (``--export DIR`` for another folder, ``--fp16`` to
 halve them). ``--resume RUN`` continues a run bit for bit from its ``last.pt`` with the config saved in it (only
-``--steps`` may be raised). Data parallel: ``torchrun --nproc_per_node N -m loco.cli train ...``.
+``--steps`` may be changed, and ``--threads``, which keeps the run bit for bit only at the same count). Data parallel: ``torchrun --nproc_per_node N -m loco.cli train ...``.
 """
 
 from __future__ import annotations
@@ -171,6 +171,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"{args.resume} is a {config.kind} run, not a {args.network} run")
         if args.steps is not None:
             config = config.replace(steps=args.steps)
+        if args.threads:  # the CPU thread count changes speed, not the run (bit for bit only at the same count)
+            config = config.replace(threads=args.threads)
         resume = args.resume
     else:
         config = config_from_args(args)

@@ -252,10 +252,8 @@ class CoarseVHA(nn.Module):
             return self.unfeatures(self.features(volumes), tuple(volumes.shape[-2:]))
         return self.decode(self.encode(volumes), tuple(volumes.shape[-2:]))
 
-    def reconstruct(self, volumes: torch.Tensor) -> torch.Tensor:
-        """:meth:`forward` computed with 3-D convolutions of the tied kernels: the same function (up to float
-        rounding), whose cost grows with ``D`` instead of ``D^2`` (about 15x cheaper than the VHA on a full-HD
-        frame); for whole-volume evaluation."""
+    def features3d(self, volumes: torch.Tensor) -> torch.Tensor:
+        """:meth:`features` computed with 3-D convolutions of the tied kernels (cost linear in ``D``)."""
         b, j, d, h, w = volumes.shape
         if d % self.S:
             raise ValueError(f"the depth window must be a multiple of {self.S} bins, got {d}")
@@ -263,16 +261,16 @@ class CoarseVHA(nn.Module):
         x = volumes.reshape(b * j, 1, d, h, w)
         if h % s or w % s:
             x = F.pad(x, (0, -w % s, 0, -h % s))
-        pads = {"e1": self.first_pad}
         for name, st in zip(("e1", "e2", "e3"), self.strides):
             stride = (self.S if name == "e1" else 1, st, st)
-            pad = (pads.get(name, self.kernel // 2), 2, 2)
+            pad = (self.first_pad if name == "e1" else self.kernel // 2, 2, 2)
             x = x.contiguous(memory_format=torch.channels_last_3d)
             x = self._act(F.conv3d(x, self.weights[name], self.biases[name], stride, pad), self.hidden_slope)
-        # (N, 1, P, h, w) per-joint maps -> code -> maps
-        maps = x.reshape(b, j, *x.shape[2:])
-        if not self.bypass_fuser:
-            maps = self.defuse(self.fuse(maps))
+        return x.reshape(b, j, *x.shape[2:])
+
+    def unfeatures3d(self, maps: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """:meth:`unfeatures` computed with 3-D convolutions of the tied kernels (cost linear in ``D``)."""
+        b, j = maps.shape[:2]
         x = maps.reshape(b * j, 1, *maps.shape[2:])
         for k, (name, st) in enumerate(zip(("d1", "d2", "d3"), self.strides)):
             x = x.contiguous(memory_format=torch.channels_last_3d)
@@ -284,7 +282,20 @@ class CoarseVHA(nn.Module):
             x = self._act(x, self.output_slope if k == 2 else self.hidden_slope)
         n, ph, p_, hh, ww = x.shape
         x = x.permute(0, 2, 1, 3, 4).reshape(b, j, p_ * ph, hh, ww)
-        return x[..., :h, :w]
+        return x if size is None else x[..., : size[0], : size[1]]
+
+    def encode3d(self, volumes: torch.Tensor) -> torch.Tensor:
+        """:meth:`encode` with 3-D convolutions: the code ``(B, 1, P, h, w)``, as the exported VHA's."""
+        return self.fuse(self.features3d(volumes))
+
+    def reconstruct(self, volumes: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` computed with 3-D convolutions of the tied kernels: the same function (up to float
+        rounding), whose cost grows with ``D`` instead of ``D^2`` (about 15x cheaper than the VHA on a full-HD
+        frame); for whole-volume evaluation."""
+        maps = self.features3d(volumes)
+        if not self.bypass_fuser:
+            maps = self.defuse(self.fuse(maps))
+        return self.unfeatures3d(maps, tuple(volumes.shape[-2:]))
 
     @torch.no_grad()
     def to_vha(self) -> VHA:

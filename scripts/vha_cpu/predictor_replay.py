@@ -2,6 +2,10 @@
 
     python scripts/vha_cpu/predictor_replay.py OUT_DIR TIED STEPS [BATCH=6] [FRESH=1] [LR=1e-3]
 
+TIED is a TiedVHA checkpoint (name or path) or a CoarseVHA file (``coarse.safetensors`` of a ``--recipe windows``
+run; its code is computed with :meth:`CoarseVHA.encode3d`, the exported VHA's code). ``INIT=WEIGHTS`` (env) starts the
+predictor from a bundled name or folder (e.g. ``code_predictor_light``) instead of from scratch.
+
 A step of `loco train predictor` on this 2-core CPU costs ~2.5 s for 4 frames: ~0.9 s making the synthetic images,
 ~1.0 s encoding their full 316x34x60 volumes and ~0.45 s for the network. Here each step makes FRESH new frames
 (image, flip, heatmaps, code of the frozen tied encoder ``TIED``), keeps them in a buffer, and trains on them plus
@@ -18,6 +22,7 @@ import json
 import os
 import sys
 import time
+import types
 
 import numpy as np
 import torch
@@ -27,6 +32,7 @@ import loco.training.predictor as P
 from loco.models import CodePredictor
 from loco.training import PredictorConfig
 from loco.training.sampler import frame_joints
+from loco.training.coarse import load_coarse
 from loco.training.tied import load_tied
 
 out, tied_name, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -37,11 +43,18 @@ CAP = 8000
 torch.set_num_threads(int(os.environ.get("THREADS", "2")))
 os.makedirs(out, exist_ok=True)
 
-tied = load_tied(tied_name).eval()
-for p in tied.parameters():
-    p.requires_grad_(False)
-vha = tied.to_vha().eval()
-vha.encode = tied.encode  # the same function (tests/test_tied.py), 3x cheaper here
+if tied_name.endswith(".safetensors") and "coarse" in os.path.basename(tied_name):
+    coarse = load_coarse(tied_name).eval()
+    for p in coarse.parameters():
+        p.requires_grad_(False)
+    vha = coarse.to_vha().eval()
+    tied = types.SimpleNamespace(encode=coarse.encode3d)  # the exported VHA's code (tests/test_coarse.py), cheaper
+else:
+    tied = load_tied(tied_name).eval()
+    for p in tied.parameters():
+        p.requires_grad_(False)
+    vha = tied.to_vha().eval()
+vha.encode = tied.encode  # the same function (tests/test_tied.py, tests/test_coarse.py), 3x cheaper here
 cfg = PredictorConfig(out=out, vha="tied", backbone="light", image_size=(270, 480), batch_size=1)
 src = P.FrameDataset(cfg, augment=False)
 val_set = P.FrameDataset(cfg, seed=cfg.val_seed, augment=False)
@@ -53,6 +66,8 @@ torch.manual_seed(0)
 model = CodePredictor(backbone="light", vha_version=2, depth_bins=316)
 with torch.no_grad():
     model.main[-1].bias.copy_(empty[0].mean(dim=(1, 2)))
+if os.environ.get("INIT"):
+    model.load_state_dict(CodePredictor.from_pretrained(os.environ["INIT"]).float().state_dict())
 opt = torch.optim.Adam(model.parameters(), lr=LR, weight_decay=0.0)
 start = 0
 if os.path.exists(f"{out}/state.pt"):
