@@ -4,7 +4,8 @@ Every run writes to ``--out``: ``config.json``, ``log.jsonl`` (loss, learning ra
 resumable ``last.pt`` (every ``--ckpt-minutes`` and at the end; SIGTERM / Ctrl-C also checkpoints) and, at the end,
 the weights as safetensors + ``config.json`` in ``--out/model`` (``--export DIR`` for another folder, ``--fp16`` to
 halve them). ``--resume RUN`` continues a run bit for bit from its ``last.pt`` with the config saved in it (only
-``--steps`` may be changed, and ``--threads``, which keeps the run bit for bit only at the same count). Data parallel: ``torchrun --nproc_per_node N -m loco.cli train ...``.
+``--steps`` may be changed, and ``--threads``, which keeps the run bit for bit only at the same count). Data
+parallel: ``torchrun --nproc_per_node N -m loco.cli train ...``.
 """
 
 from __future__ import annotations
