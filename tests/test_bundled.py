@@ -1,7 +1,8 @@
 """The weights shipped in ``loco/weights``: sizes, model cards, the ``vha2`` pipeline end to end.
 
-The bundled VHA v2 is the depth-tied checkpoint named in its config exported to a plain VHA in float16; the test
-checks the two agree. Skipped where a copy of loco has no bundled pipeline.
+Every bundled VHA is the training checkpoint named in its config (a CoarseVHA in ``loco/weights/coarse_cpu`` or a
+TiedVHA in ``loco/weights/tied_vha2_cpu``) exported to a plain VHA in float16; the test checks the two agree. Skipped
+where a copy of loco has no bundled weights.
 """
 
 from __future__ import annotations
@@ -36,21 +37,31 @@ def test_every_bundled_network_has_a_model_card():
             assert section in text, f"{card} lacks {section}"
 
 
-@needs_vha2
-def test_bundled_vha2_is_the_tied_checkpoint_it_names():
+BUNDLED_VHAS = [n for n in ("vha1", "vha2", "vha3") if (WEIGHTS_DIR / n / "config.json").is_file()]
+
+
+@pytest.mark.parametrize("name", BUNDLED_VHAS or ["none"])
+def test_bundled_vha_is_the_checkpoint_it_names(name):
     from loco.models import VHA
+    from loco.training.coarse import load_coarse
     from loco.training.tied import load_tied
 
-    vha = VHA.from_pretrained("vha2").float().eval()
-    meta = json.loads((WEIGHTS_DIR / "vha2" / "config.json").read_text())["metadata"]
-    tied = load_tied(meta["tied_checkpoint"]).to_vha().eval()
-    for (name, a), (_, b) in zip(vha.state_dict().items(), tied.state_dict().items()):
-        torch.testing.assert_close(a, b.half().float(), rtol=0, atol=0, msg=name)  # exactly the fp16 rounding
+    if name == "none":
+        pytest.skip("no bundled VHA in this copy")
+    vha = VHA.from_pretrained(name).float().eval()
+    meta = json.loads((WEIGHTS_DIR / name / "config.json").read_text())["metadata"]
+    if "coarse_checkpoint" in meta:
+        ref = load_coarse(WEIGHTS_DIR / "coarse_cpu" / f"{meta['coarse_checkpoint']}.safetensors").to_vha().eval()
+    else:
+        ref = load_tied(meta["tied_checkpoint"]).to_vha().eval()
+    assert vha.version == ref.version == int(name[-1])
+    for (key, a), (_, b) in zip(vha.state_dict().items(), ref.state_dict().items()):
+        torch.testing.assert_close(a, b.half().float(), rtol=0, atol=0, msg=key)  # exactly the fp16 rounding
     g = torch.Generator().manual_seed(0)
     x = torch.zeros(1, 14, 316, 16, 24)
     x[0, 3, 100:103, 7:10, 11:14] = torch.rand(3, 3, 3, generator=g)
     with torch.no_grad():
-        torch.testing.assert_close(vha(x), tied(x), rtol=0.02, atol=0.01)
+        torch.testing.assert_close(vha(x), ref(x), rtol=0.02, atol=0.01)
 
 
 @needs_vha2

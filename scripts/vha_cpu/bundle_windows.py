@@ -1,0 +1,41 @@
+"""Bundle a ``loco train vha --recipe windows`` run as ``loco/weights/<NAME>`` (the VHA its CoarseVHA equals, fp16,
+config.json + MODEL_CARD.md) and keep the CoarseVHA itself as ``loco/weights/coarse_cpu/<NAME>.safetensors`` (the
+checkpoint the bundled VHA is exported from, ~70-300 KB, to resume or fine-tune from).
+
+    python scripts/vha_cpu/bundle_windows.py RUN NAME CARD.json [METRICS.json]
+
+CARD.json holds the model-card facts (:func:`loco.training.export.model_card`); METRICS.json (optional) is merged
+into the card's ``metrics`` (e.g. the output of ``scripts/vha_cpu/table2.py``).
+"""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from loco.models._hub import WEIGHTS_DIR
+from loco.training.coarse import load_coarse
+from loco.training.export import write_bundle
+from loco.training.trainer import load_checkpoint
+
+run, name, card_path = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+card = json.loads(card_path.read_text())
+if len(sys.argv) > 4:
+    card["metrics"] = card.get("metrics", {}) | json.loads(Path(sys.argv[4]).read_text())
+ckpt = load_checkpoint(run)
+coarse = load_coarse(run / "coarse.safetensors")
+if ckpt["step"] != ckpt["config"].steps:
+    print(f"warning: {run} stopped at step {ckpt['step']} of {ckpt['config'].steps}")
+dest = WEIGHTS_DIR / "coarse_cpu"
+dest.mkdir(exist_ok=True)
+shutil.copyfile(run / "coarse.safetensors", dest / f"{name}.safetensors")
+card.setdefault("training", {})
+card["training"] = {"steps": ckpt["step"], "train_time_h": round(ckpt.get("elapsed_s", 0) / 3600, 2)} | card["training"]
+meta = {
+    "dtype": "float16",
+    "trained_as": "loco.training.coarse.CoarseVHA",
+    "coarse_checkpoint": name,
+    "trained_steps": ckpt["step"],
+    "train_config": ckpt["config"].to_dict(),
+}
+print(write_bundle(coarse.to_vha().half(), name, card, meta))
