@@ -2,7 +2,10 @@
 
 :mod:`loco.training.trainer` holds the loop shared by the three (devices, seeds, bf16 autocast, DDP through
 ``torchrun``, checkpoints and bit-for-bit ``--resume``); :mod:`loco.training.config` the config dataclasses saved with
-every checkpoint; :mod:`loco.training.sampler` the heatmap crops; one module per network.
+every checkpoint; :mod:`loco.training.sampler` the heatmap crops; one module per network. VHA recipes:
+:mod:`loco.training.vha` (``plain``: the whole VHA on crops) and :mod:`loco.training.windows` (``windows``: the
+depth-tied :class:`~loco.training.coarse.CoarseVHA` on depth windows with losses on the peaks, which trained the
+bundled VHAs).
 """
 
 from __future__ import annotations
