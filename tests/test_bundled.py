@@ -15,9 +15,9 @@ import torch
 
 from loco.models._hub import WEIGHTS_DIR
 
-HAS_VHA2 = (WEIGHTS_DIR / "vha2_c3" / "config.json").is_file() and (
-    WEIGHTS_DIR / "code_predictor_light" / "config.json"
-).is_file()
+from loco.pipeline import BUNDLED_PIPELINES
+
+HAS_VHA2 = all((WEIGHTS_DIR / BUNDLED_PIPELINES["vha2"][k] / "config.json").is_file() for k in ("predictor", "vha"))
 #: F1@0.4 m of the bundled pipeline on the demo frame was 29.7 when it was bundled (`loco demo`).
 BUNDLED_DEMO_F1_FLOOR = 15.0
 needs_vha2 = pytest.mark.skipif(not HAS_VHA2, reason="the bundled vha2 pipeline is not installed")
@@ -63,6 +63,16 @@ def test_bundled_vha_is_the_checkpoint_it_names(name):
     x[0, 3, 100:103, 7:10, 11:14] = torch.rand(3, 3, 3, generator=g)
     with torch.no_grad():
         torch.testing.assert_close(vha(x), ref(x), rtol=0.02, atol=0.01)
+
+
+@needs_vha2
+def test_bundled_pipeline_decodes_with_the_vha_its_predictor_was_trained_for():
+    """A Code Predictor regresses one VHA's code: the pipeline must pair it with that VHA, not another v2."""
+    from loco.pipeline import BUNDLED_PIPELINES
+
+    spec = BUNDLED_PIPELINES["vha2"]
+    meta = json.loads((WEIGHTS_DIR / spec["predictor"] / "config.json").read_text())["metadata"]
+    assert meta["vha"] == spec["vha"]
 
 
 @needs_vha2
