@@ -14,7 +14,6 @@ import pytest
 import torch
 
 from loco.models._hub import WEIGHTS_DIR
-
 from loco.pipeline import BUNDLED_PIPELINES
 
 HAS_VHA2 = all((WEIGHTS_DIR / BUNDLED_PIPELINES["vha2"][k] / "config.json").is_file() for k in ("predictor", "vha"))
