@@ -1,0 +1,51 @@
+"""Where a bundled VHA's spurious peaks are, on held-out full-HD frame 0 (seed 10000): every output peak of
+``CoarseVHA.reconstruct`` is "own" (a target peak of its joint type within 2 voxels), "other-joint" (a target peak of
+another joint type within 2 voxels) or "far" (no target peak within 2 voxels), with the far ones' Chebyshev distance
+to the nearest target peak.
+
+    python scripts/vha_cpu/false_peaks.py [NAME ...]      # names in loco/weights/coarse_cpu (default vha1 vha2)
+"""
+
+import sys
+
+import numpy as np
+import torch
+
+from loco import ops
+from loco.training.coarse import load_coarse
+from loco.training.sampler import HeatmapSampler
+
+torch.set_num_threads(2)
+for name in sys.argv[1:] or ("vha1", "vha2"):
+    m = load_coarse(f"loco/weights/coarse_cpu/{name}.safetensors").eval()
+    m.hidden_slope = m.output_slope = 0.0
+    s = HeatmapSampler("jta", (1080, 1920), crop=(10**6, 10**6), snap=True)
+    c, j = s.frame(np.random.default_rng([10000, 1, 0]))
+    vol = ops.render_heatmaps(c, j, s.grid, sigma=2.0, snap=True, batch_size=1)
+    cov = m.P * m.S
+    with torch.no_grad():
+        rec = m.reconstruct(vol[:, :, :cov])
+    gt = ops.find_peaks(vol.float().contiguous(), threshold=0.1)
+    pr = ops.find_peaks(rec.float().contiguous(), threshold=0.1)
+    g = torch.cat([gt.joint[:, None], gt.index], 1).numpy()
+    p = torch.cat([pr.joint[:, None], pr.index], 1).numpy()
+    own = other = far = 0
+    depths_far, bins_far = [], []
+    for r in p:
+        d = np.abs(g[:, 1:] - r[1:]).max(1)
+        if ((d <= 2) & (g[:, 0] == r[0])).any():
+            own += 1
+        elif (d <= 2).any():
+            other += 1
+        else:
+            far += 1
+            bins_far.append(int(r[1]))
+            depths_far.append(np.abs(g[:, 1:] - r[1:]).max(1).min())
+    df = np.array(depths_far) if depths_far else np.zeros(1)
+    bf = np.array(bins_far) if bins_far else np.zeros(1)
+    print(
+        f"{name}: {len(g)} target peaks, {len(p)} output peaks: {own} own, {other} other-joint, {far} far "
+        f"(median distance {np.median(df):.0f} voxels, {100 * (df > 10).mean():.1f} % beyond 10; depth bins of the "
+        f"far ones: quartiles {np.percentile(bf, [25, 50, 75]).round().tolist()}, targets' "
+        f"{np.percentile(g[:, 1], [25, 50, 75]).round().tolist()})"
+    )
