@@ -67,8 +67,6 @@ def test_bundled_vha_is_the_checkpoint_it_names(name):
 @needs_vha2
 def test_bundled_pipeline_decodes_with_the_vha_its_predictor_was_trained_for():
     """A Code Predictor regresses one VHA's code: the pipeline must pair it with that VHA, not another v2."""
-    from loco.pipeline import BUNDLED_PIPELINES
-
     spec = BUNDLED_PIPELINES["vha2"]
     meta = json.loads((WEIGHTS_DIR / spec["predictor"] / "config.json").read_text())["metadata"]
     assert meta["vha"] == spec["vha"]

@@ -403,19 +403,15 @@ def test_bundled_names_resolve_in_the_weights_folder(weights, tmp_path, monkeypa
     config = json.loads((root / "code_predictor_light" / "config.json").read_text())
     config["metadata"] = {"train": {"image_size": list(INPUT)}}  # nested, as a training config may store it
     (root / "code_predictor_light" / "config.json").write_text(json.dumps(config))
-    shutil.copytree(weights / "vha", root / P.BUNDLED_PIPELINES["vha2"]["vha"])
+    vha_name = P.BUNDLED_PIPELINES["vha2"]["vha"]
+    shutil.copytree(weights / "vha", root / vha_name)
     monkeypatch.setattr(P, "_weights_dir", lambda: root)
     with pytest.raises(FileNotFoundError, match="pose_refiner"):
         LoCO.from_pretrained("vha2")
     shutil.copytree(weights / "refiner", root / "pose_refiner")
     m = LoCO.from_pretrained("vha2", device="cpu")
     assert m.input_size == INPUT and m.refiner is not None
-    spec = {
-        "format": "loco-pipeline",
-        "predictor": "code_predictor_light",
-        "vha": P.BUNDLED_PIPELINES["vha2"]["vha"],
-        "refiner": None,
-    }
+    spec = {"format": "loco-pipeline", "predictor": "code_predictor_light", "vha": vha_name, "refiner": None}
     (root / "mine").mkdir()
     (root / "mine" / "pipeline.json").write_text(json.dumps({**spec, "settings": {"threshold": 0.2}}))
     assert "mine" in available_pipelines()
