@@ -163,3 +163,84 @@ def test_export_run_bundles_the_equal_vha(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(vha(x), trainer.model.to_vha()(x), rtol=1e-5, atol=1e-6)
     assert (folder / "MODEL_CARD.md").is_file()
+
+
+def _random_coarse(version: int) -> CoarseVHA:
+    gen = torch.Generator().manual_seed(version)
+    m = CoarseVHA(version, depth_bins=64)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.2 + (0.05 if p.ndim == 1 else 0.0))
+    return m
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_boxed_forward_is_the_whole_frame_vha_at_its_borders(version):
+    m = _random_coarse(version)
+    cov = m.P * m.S
+    frame = ops.render_heatmaps(
+        torch.tensor([[5.0, 0.0, 0.0], [30.0, 7.0, 11.0], [50.0, 3.0, 5.0]]),
+        torch.tensor([0, 4, 13]),
+        (14, cov, 8, 12),
+        batch_size=1,
+    )
+    s = m.stride
+    v0, u0 = -s, -2 * s  # the window overhangs the frame on every side, aligned to the stride
+    h, w = 8 + 2 * s, 12 + 3 * s
+    window = torch.zeros(1, 14, cov, h, w)
+    window[..., -v0 : -v0 + 8, -u0 : -u0 + 12] = frame
+    box = torch.tensor([[-v0, -v0 + 8, -u0, -u0 + 12]])
+    with torch.no_grad():
+        ref = m.reconstruct(frame)
+        got = m(window, box)
+        plain = m(window)
+    torch.testing.assert_close(got[..., -v0 : -v0 + 8, -u0 : -u0 + 12], ref, rtol=1e-4, atol=1e-5)
+    assert float(got.abs().sum()) == pytest.approx(float(got[..., -v0 : -v0 + 8, -u0 : -u0 + 12].abs().sum()))
+    # zero input around the frame is not zero padding: without the box the borders come out different
+    assert not torch.allclose(plain[..., -v0 : -v0 + 8, -u0 : -u0 + 12], ref, rtol=1e-3, atol=1e-3)
+
+
+def test_boxes_batch_in_order_and_are_checked():
+    m = _random_coarse(2)
+    x = torch.rand(3, 14, 16, 16, 16)
+    boxes = torch.tensor([[0, 16, 0, 16], [4, 16, 0, 12], [0, 16, 0, 16]])
+    with torch.no_grad():
+        got = m(x, boxes)
+        for i, (t, b, lft, r) in enumerate(boxes.tolist()):
+            one = m(x[i : i + 1, ..., t:b, lft:r])
+            torch.testing.assert_close(got[i : i + 1, ..., t:b, lft:r], one, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="boxes"):
+        m(x, boxes[:2])
+    with pytest.raises(ValueError, match="empty or outside"):
+        m(x, torch.tensor([[0, 16, 0, 16], [4, 4, 0, 12], [0, 16, 0, 20]]))
+
+
+def test_exact_border_windows_reach_the_frame_borders(tmp_path):
+    cfg = _tiny(tmp_path, small_fraction=0.0, person_crop=0.0)
+    sampler = WindowSampler(cfg, CoarseVHA(2))
+    grid = sampler.samplers[0].grid
+    rng = np.random.default_rng(0)
+    (centers, _), small = sampler.frame(0, 0)
+    seen = np.zeros((grid.height, grid.width), bool)
+    for _ in range(400):
+        d0, v0, u0 = sampler.window(rng, centers, small)
+        assert v0 % 4 == 0 and u0 % 4 == 0 and -8 <= v0 and -8 <= u0
+        box, valid = sampler.valid(d0, v0, u0, small)
+        t, b, lft, r = box
+        assert 0 <= t < b <= 16 and 0 <= lft < r <= 16 and b - t >= 8 and r - lft >= 8
+        rows = valid[0].amax((0, 2)).nonzero()[:, 0] + v0
+        cols = valid[0].amax((0, 1)).nonzero()[:, 0] + u0
+        assert rows.min() >= 0 and rows.max() < grid.height and cols.min() >= 0 and cols.max() < grid.width
+        seen[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1] = True
+    assert seen[0].any() and seen[-1].any() and seen[:, 0].any() and seen[:, -1].any()
+    # without exact borders the loss never reaches the frame's border rows
+    old = WindowSampler(_tiny(tmp_path, small_fraction=0.0, person_crop=0.0, exact_borders=False), CoarseVHA(2))
+    vol, inside, boxes, valid = old.batch(0, 0, "cpu")
+    assert boxes is None and valid is None
+
+
+def test_old_windows_configs_resume_without_exact_borders():
+    d = VHAConfig(recipe="windows").to_dict()
+    assert VHAConfig.from_dict(d).exact_borders is True
+    del d["exact_borders"]
+    assert VHAConfig.from_dict(d).exact_borders is False

@@ -100,6 +100,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     v.add_argument("--peak-margin", type=float, default=d.peak_margin)
     v.add_argument("--fp-weight", type=float, default=d.fp_weight)
     v.add_argument("--small-fraction", type=float, default=d.small_fraction, help="frames at 1/4 of --image-size")
+    v.add_argument(
+        "--no-exact-borders",
+        dest="exact_borders",
+        action="store_false",
+        help="windows never overhang the frame (the behaviour before exact borders; see VHAConfig)",
+    )
     v.add_argument("--bypass-fuser", action="store_true", help="train the per-joint path alone")
     v.add_argument("--fuser-init", default=d.fuser_init, help="copy the fuser/defuser of this CoarseVHA file")
     v.add_argument("--first-pad", type=int, default=d.first_pad)

@@ -246,8 +246,33 @@ class CoarseVHA(nn.Module):
     def decode(self, code: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
         return self.unfeatures(self.defuse(code), size)
 
-    def forward(self, volumes: torch.Tensor) -> torch.Tensor:
-        """``(B, J, S*Pw, H', W')`` -> ``(B, J, S*Pw, H', W')``: the VHA on a depth window."""
+    def forward(self, volumes: torch.Tensor, boxes: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B, J, S*Pw, H', W')`` -> ``(B, J, S*Pw, H', W')``: the VHA on a depth window.
+
+        ``boxes`` ``(B, 4)`` (top, bottom, left, right), when given, is the part of each window inside its frame: the
+        network runs on that part alone (zero padding at every layer, as on the whole frame) and the output is 0
+        outside it. Windows with the same box run as one batch."""
+        if boxes is None:
+            return self._window(volumes)
+        if boxes.shape != (volumes.shape[0], 4):
+            raise ValueError(f"boxes must be (B, 4) = ({volumes.shape[0]}, 4), got {tuple(boxes.shape)}")
+        h, w = volumes.shape[-2:]
+        rows = [tuple(int(x) for x in r) for r in boxes.tolist()]
+        parts, order = [], []
+        for box in dict.fromkeys(rows):
+            t, b, lft, r = box
+            if not (0 <= t < b <= h and 0 <= lft < r <= w):
+                raise ValueError(f"box {box} is empty or outside the {h}x{w} window")
+            idx = [i for i, x in enumerate(rows) if x == box]
+            y = self._window(volumes[idx, :, :, t:b, lft:r])
+            parts.append(F.pad(y, (lft, w - r, t, h - b)))
+            order += idx
+        out = torch.cat(parts) if len(parts) > 1 else parts[0]
+        if order != sorted(order):
+            out = out[torch.tensor(order).argsort()]
+        return out
+
+    def _window(self, volumes: torch.Tensor) -> torch.Tensor:
         if self.bypass_fuser:
             return self.unfeatures(self.features(volumes), tuple(volumes.shape[-2:]))
         return self.decode(self.encode(volumes), tuple(volumes.shape[-2:]))

@@ -116,7 +116,12 @@ class VHAConfig(TrainConfig):
             depth-tied CoarseVHA on depth windows with losses on the peaks; ``crop`` is then the window's h, w and
             ``batch_size`` the windows per step).
         window_depth: code positions of a window (``S * window_depth`` bins; ``windows`` only, as the rest).
-        margin, depth_margin: voxels and bins at a window's edges that the loss ignores.
+        margin, depth_margin: voxels and bins at a window's edges that the loss ignores (edges inside the volume only
+            when ``exact_borders``).
+        exact_borders: windows may overhang the frame by half a crop and the network runs on their part inside the
+            frame, so the frame's borders (and the volume's first and last bins) are trained exactly as the whole-frame
+            VHA sees them (zero padding at every layer); off, a window's outside is zero input only and the borders
+            are never trained as such. Checkpoints written before this field existed resume with ``False``.
         peak_weight, peak_margin: weight of the target-peak loss and the margin a peak must clear its neighbours by.
         fp_weight: weight of the false-peak loss.
         small_fraction: fraction of frames at a quarter of ``image_size`` (the pipeline's grid).
@@ -150,12 +155,18 @@ class VHAConfig(TrainConfig):
     peak_margin: float = 0.05
     fp_weight: float = 1.0
     small_fraction: float = 0.25
+    exact_borders: bool = True
     bypass_fuser: bool = False
     fuser_init: str = ""
     first_pad: int = 6
     kernel: int = 5
 
     kind = "vha"
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        # runs saved before ``exact_borders`` existed trained without it: resume them as they were
+        return super().from_dict({"exact_borders": False} | d)
 
 
 @dataclass

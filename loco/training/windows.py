@@ -10,6 +10,12 @@ the Table 2 metric is decided at the peaks. Here
   by ``crop`` voxels, placed on a random joint of a random synthetic frame: the cost grows with the window, and the
   window sees only the few bins where that frame has joints. The loss ignores ``depth_margin`` bins and
   ``margin`` voxels at the window's edges, where the window differs from the whole volume (zeros outside);
+* with ``exact_borders`` (the default) windows also overhang the frame by up to half a crop, and the network runs on
+  each window's part inside the frame (:meth:`CoarseVHA.forward` with ``boxes``): its layers then zero-pad at the
+  frame's borders exactly as the whole-frame VHA does, and the loss counts the voxels up to those borders and up to
+  the volume's first and last bins. Without it the borders were never trained as such: on held-out full-HD frame 0,
+  1,100 of v1's 1,104 spurious peaks (v2: 23 of 23, v3: 59 of 60) lay within 2 voxels of the frame's border or in
+  the volume's first or last 8 bins (``scripts/vha_cpu/false_peaks.py``);
 * the loss is ``mse + peak_weight * peak + fp_weight * fp`` on every window (``B`` = ``batch_size`` of them):
 
   - ``mse``: ``1000 * mean((y - H)^2)`` as the plain recipe;
@@ -102,6 +108,7 @@ class WindowSampler:
         ]
         self.config, self.S, self.P, self.joints = config, model.S, model.P, model.joints
         self.depth = model.S * config.window_depth
+        self.stride = model.stride
         self.crop = tuple(int(c) for c in config.crop)
         if config.window_depth > model.P:
             raise ValueError(f"window_depth must be <= {model.P} code positions, got {config.window_depth}")
@@ -126,25 +133,59 @@ class WindowSampler:
         grid = self.samplers[small].grid
         h, w = self.crop
         pw = self.config.window_depth
+        if self.config.exact_borders:
+            # windows overhang the frame by up to half a crop (the network runs on their part inside it), aligned
+            # to the VHA stride so that part is laid out as on the whole frame
+            s = self.stride
+            ov_h, ov_w = (h // 2) // s * s, (w // 2) // s * s
+        else:
+            # windows may overhang the frame border by the loss margin only
+            ov_h = ov_w = self.config.margin
+        lo_v, hi_v = -ov_h, max(-ov_h, grid.height - h + ov_h)
+        lo_u, hi_u = -ov_w, max(-ov_w, grid.width - w + ov_w)
         if len(centers) and rng.random() < self.config.person_crop:
             a = centers[int(rng.integers(len(centers)))]
             d0 = round(float(a[0]) / self.S - pw / 2 + rng.uniform(-pw / 4, pw / 4))
             v0 = round(float(a[1]) - h / 2 + rng.uniform(-h / 4, h / 4))
             u0 = round(float(a[2]) - w / 2 + rng.uniform(-w / 4, w / 4))
+        elif self.config.exact_borders:
+            d0 = int(rng.integers(0, self.P - pw + 1))
+            v0, u0 = int(rng.integers(lo_v, hi_v + 1)), int(rng.integers(lo_u, hi_u + 1))
         else:
             d0 = int(rng.integers(0, self.P - pw + 1))
             v0, u0 = int(rng.integers(0, max(1, grid.height - h + 1))), int(rng.integers(0, max(1, grid.width - w + 1)))
-        m = self.config.margin  # windows may overhang the frame border by the loss margin, so borders are seen
         d0 = int(np.clip(d0, 0, self.P - pw))
-        v0 = int(np.clip(v0, -m, max(-m, grid.height - h + m)))
-        u0 = int(np.clip(u0, -m, max(-m, grid.width - w + m)))
+        v0, u0 = int(np.clip(v0, lo_v, hi_v)), int(np.clip(u0, lo_u, hi_u))
+        if self.config.exact_borders:
+            v0, u0 = v0 // self.stride * self.stride, u0 // self.stride * self.stride
         return d0 * self.S, v0, u0
 
-    def batch(self, step: int, rank: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(volumes (B, J, S*Pw, h, w), inside (B, 1, 1, h, w))``: the windows and which voxels lie in the frame."""
+    def valid(self, d0: int, v0: int, u0: int, small: int) -> tuple[tuple[int, int, int, int], torch.Tensor]:
+        """The window's part inside its frame ``(top, bottom, left, right)`` and the voxels its loss counts
+        ``(1, S*Pw, h, w)``: inside the frame and away from the window's edges by the margins, except at edges that
+        are the frame's (or the volume's first or last bin), which the exact forward reproduces."""
+        grid = self.samplers[small].grid
+        h, w = self.crop
+        top, left = max(0, -v0), max(0, -u0)
+        bottom, right = min(h, grid.height - v0), min(w, grid.width - u0)
+        ms, md = self.config.margin, self.config.depth_margin
+        r0 = top if v0 <= 0 else ms
+        r1 = bottom if v0 + h >= grid.height else h - ms
+        c0 = left if u0 <= 0 else ms
+        c1 = right if u0 + w >= grid.width else w - ms
+        z0 = 0 if d0 == 0 else md
+        z1 = self.depth if d0 + self.depth >= self.S * self.P else self.depth - md
+        mask = torch.zeros(1, self.depth, h, w)
+        mask[:, z0:z1, r0:r1, c0:c1] = 1.0
+        return (top, bottom, left, right), mask
+
+    def batch(self, step: int, rank: int, device) -> tuple:
+        """``(volumes (B, J, S*Pw, h, w), inside (B, 1, 1, h, w), boxes, valid)``: the windows, which voxels lie in
+        the frame and, with ``exact_borders``, each window's part inside its frame ``(B, 4)`` and the voxels its loss
+        counts ``(B, 1, S*Pw, h, w)`` (both ``None`` without)."""
         rng = step_rng(self.config.seed, step, rank)
         b_n = self.config.batch_size
-        cs, js, bs = [], [], []
+        cs, js, bs, boxes, valid = [], [], [], [], []
         inside = torch.zeros(b_n, 1, 1, *self.crop)
         for b in range(b_n):
             (centers, joints), small = self.frame(rank, (step // WINDOWS_PER_FRAME) * b_n + b)
@@ -157,6 +198,10 @@ class WindowSampler:
             top, left = max(0, -v0), max(0, -u0)
             bottom, right = min(self.crop[0], grid.height - v0), min(self.crop[1], grid.width - u0)
             inside[b, :, :, top:bottom, left:right] = 1.0
+            if self.config.exact_borders:
+                box, mask = self.valid(d0, v0, u0, small)
+                boxes.append(box)
+                valid.append(mask)
         vol = ops.render_heatmaps(
             torch.cat(cs),
             torch.cat(js),
@@ -165,21 +210,43 @@ class WindowSampler:
             batch_index=torch.cat(bs),
             batch_size=b_n,
         )
-        return (vol * inside).to(device), inside.to(device)
+        if not self.config.exact_borders:
+            return (vol * inside).to(device), inside.to(device), None, None
+        return (
+            (vol * inside).to(device),
+            inside.to(device),
+            torch.tensor(boxes, dtype=torch.int64),
+            torch.stack(valid).to(device),
+        )
 
 
 def _interior(x: torch.Tensor, md: int, ms: int) -> torch.Tensor:
     return x[:, :, md : x.shape[2] - md, ms : x.shape[3] - ms, ms : x.shape[4] - ms]
 
 
-def window_losses(out: torch.Tensor, target: torch.Tensor, inside: torch.Tensor, config: VHAConfig) -> dict:
-    """The loss terms of one batch of windows (module docstring): ``mse``, ``peak``, ``fp`` and ``peaks`` (count)."""
-    md, ms = config.depth_margin, config.margin
-    o, t = _interior(out, md, ms), _interior(target, md, ms)
-    mse = _interior((out - target) ** 2 * inside, md, ms).mean() * 1000.0
-    gt = ops.find_peaks(t.detach().float().contiguous(), threshold=0.1)
-    n = max(1, len(gt.batch))
+def window_losses(
+    out: torch.Tensor, target: torch.Tensor, inside: torch.Tensor, config: VHAConfig, valid: torch.Tensor | None = None
+) -> dict:
+    """The loss terms of one batch of windows (module docstring): ``mse``, ``peak``, ``fp`` and ``peaks`` (count).
+
+    ``valid`` ``(B, 1, D, h, w)``, when given, is where the loss counts (:meth:`WindowSampler.valid`, with
+    ``exact_borders``); without it, the voxels inside the frame and ``margin``/``depth_margin`` away from every edge."""
+    if valid is None:
+        md, ms = config.depth_margin, config.margin
+        o, t = _interior(out, md, ms), _interior(target, md, ms)
+        mse = _interior((out - target) ** 2 * inside, md, ms).mean() * 1000.0
+        gt = ops.find_peaks(t.detach().float().contiguous(), threshold=0.1)
+        keep_gt = None
+    else:
+        o, t = out, target
+        count = valid.sum() * out.shape[1]
+        mse = ((out - target) ** 2 * valid).sum() / count.clamp_min(1.0) * 1000.0
+        gt = ops.find_peaks(t.detach().float().contiguous(), threshold=0.1)
+        keep_gt = valid[gt.batch, 0, gt.index[:, 0], gt.index[:, 1], gt.index[:, 2]] > 0
     b, j, (d, v, u) = gt.batch, gt.joint, gt.index.T
+    if keep_gt is not None:
+        b, j, d, v, u = b[keep_gt], j[keep_gt], d[keep_gt], v[keep_gt], u[keep_gt]
+    n = max(1, len(b))
     centre = o[b, j, d, v, u]
     peak = F.relu(0.5 - centre).sum()
     for axis in range(3):
@@ -195,11 +262,14 @@ def window_losses(out: torch.Tensor, target: torch.Tensor, inside: torch.Tensor,
         def key(bb, jj, ii):
             return ((bb * 64 + jj) * 4096 + ii[:, 0]) * 2**20 + ii[:, 1] * 1024 + ii[:, 2]
 
-        false = ~torch.isin(key(pred.batch, pred.joint, pred.index), key(b, j, gt.index))
+        false = ~torch.isin(key(pred.batch, pred.joint, pred.index), key(gt.batch, gt.joint, gt.index))
+        if valid is not None:
+            pi = pred.index
+            false &= valid[pred.batch, 0, pi[:, 0], pi[:, 1], pi[:, 2]] > 0
     fi = pred.index[false]
     fv = o[pred.batch[false], pred.joint[false], fi[:, 0], fi[:, 1], fi[:, 2]]
     fp = F.relu(fv - 0.05).sum()
-    return {"mse": mse, "peak": peak / n, "fp": fp / n, "peaks": float(len(gt.batch))}
+    return {"mse": mse, "peak": peak / n, "fp": fp / n, "peaks": float(len(b))}
 
 
 @torch.no_grad()
@@ -256,10 +326,11 @@ def train_vha_windows(config: VHAConfig, resume: str | None = None, stop_at: int
         return sampler.batch(step, rank, device)
 
     def loss_fn(net, batch, step):
-        vol, inside = batch
+        vol, inside, boxes, valid = batch
         core = net.module if hasattr(net, "module") else net
         core.hidden_slope, core.output_slope = hidden_slope(step), config.leaky_output
-        terms = window_losses(net(vol), vol, inside, config)
+        out = net(vol) if boxes is None else net(vol, boxes)
+        terms = window_losses(out, vol, inside, config, valid)
         loss = terms["mse"] + config.peak_weight * terms["peak"] + config.fp_weight * terms["fp"]
         return loss, {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in terms.items()}
 

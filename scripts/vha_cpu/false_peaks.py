@@ -1,7 +1,8 @@
 """Where a bundled VHA's spurious peaks are, on held-out full-HD frame 0 (seed 10000): every output peak of
 ``CoarseVHA.reconstruct`` is "own" (a target peak of its joint type within 2 voxels), "other-joint" (a target peak of
 another joint type within 2 voxels) or "far" (no target peak within 2 voxels), with the far ones' Chebyshev distance
-to the nearest target peak.
+to the nearest target peak and how many of them lie at the frame's border (within 2 voxels of it) or in the volume's
+first or last 8 depth bins.
 
     python scripts/vha_cpu/false_peaks.py [NAME ...]      # names in loco/weights/coarse_cpu (default vha1 vha2)
 """
@@ -31,7 +32,8 @@ for name in sys.argv[1:] or ("vha1", "vha2"):
     pr = ops.find_peaks(rec.float().contiguous(), threshold=0.1)
     p = torch.cat([pr.joint[:, None], pr.index], 1).numpy()
     own = other = far = 0
-    depths_far, bins_far = [], []
+    depths_far, bins_far, edge_far = [], [], 0
+    hh, ww = rec.shape[-2:]
     for r in p:
         d = np.abs(g[:, 1:] - r[1:]).max(1)
         if ((d <= 2) & (g[:, 0] == r[0])).any():
@@ -42,11 +44,13 @@ for name in sys.argv[1:] or ("vha1", "vha2"):
             far += 1
             bins_far.append(int(r[1]))
             depths_far.append(d.min())
+            edge_far += int(min(r[2], hh - 1 - r[2], r[3], ww - 1 - r[3]) <= 2 or r[1] < 8 or r[1] >= cov - 8)
     df = np.array(depths_far) if depths_far else np.zeros(1)
     bf = np.array(bins_far) if bins_far else np.zeros(1)
     print(
         f"{name}: {len(g)} target peaks, {len(p)} output peaks: {own} own, {other} other-joint, {far} far "
-        f"(median distance {np.median(df):.0f} voxels, {100 * (df > 10).mean():.1f} % beyond 10; depth bins of the "
+        f"(median distance {np.median(df):.0f} voxels, {100 * (df > 10).mean():.1f} % beyond 10; {edge_far} at the "
+        f"frame's border or the volume's first/last 8 bins; depth bins of the "
         f"far ones: quartiles {np.percentile(bf, [25, 50, 75]).round().tolist()}, targets' "
         f"{np.percentile(g[:, 1], [25, 50, 75]).round().tolist()})"
     )
