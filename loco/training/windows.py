@@ -135,39 +135,45 @@ class WindowSampler:
         pw = self.config.window_depth
         if self.config.exact_borders:
             # windows overhang the frame by up to half a crop (the network runs on their part inside it), aligned
-            # to the VHA stride so that part is laid out as on the whole frame
+            # to the VHA stride so that part is laid out as on the whole frame; random ones anywhere in that range
             s = self.stride
             ov_h, ov_w = (h // 2) // s * s, (w // 2) // s * s
         else:
-            # windows may overhang the frame border by the loss margin only
+            # windows may overhang the frame border by the loss margin only; random ones lie inside the frame
             ov_h = ov_w = self.config.margin
         lo_v, hi_v = -ov_h, max(-ov_h, grid.height - h + ov_h)
         lo_u, hi_u = -ov_w, max(-ov_w, grid.width - w + ov_w)
+        if self.config.exact_borders:
+            rand_v, rand_u = (lo_v, hi_v), (lo_u, hi_u)
+        else:
+            rand_v, rand_u = (0, max(0, grid.height - h)), (0, max(0, grid.width - w))
         if len(centers) and rng.random() < self.config.person_crop:
             a = centers[int(rng.integers(len(centers)))]
             d0 = round(float(a[0]) / self.S - pw / 2 + rng.uniform(-pw / 4, pw / 4))
             v0 = round(float(a[1]) - h / 2 + rng.uniform(-h / 4, h / 4))
             u0 = round(float(a[2]) - w / 2 + rng.uniform(-w / 4, w / 4))
-        elif self.config.exact_borders:
-            d0 = int(rng.integers(0, self.P - pw + 1))
-            v0, u0 = int(rng.integers(lo_v, hi_v + 1)), int(rng.integers(lo_u, hi_u + 1))
         else:
             d0 = int(rng.integers(0, self.P - pw + 1))
-            v0, u0 = int(rng.integers(0, max(1, grid.height - h + 1))), int(rng.integers(0, max(1, grid.width - w + 1)))
+            v0, u0 = int(rng.integers(rand_v[0], rand_v[1] + 1)), int(rng.integers(rand_u[0], rand_u[1] + 1))
         d0 = int(np.clip(d0, 0, self.P - pw))
         v0, u0 = int(np.clip(v0, lo_v, hi_v)), int(np.clip(u0, lo_u, hi_u))
         if self.config.exact_borders:
             v0, u0 = v0 // self.stride * self.stride, u0 // self.stride * self.stride
         return d0 * self.S, v0, u0
 
-    def valid(self, d0: int, v0: int, u0: int, small: int) -> tuple[tuple[int, int, int, int], torch.Tensor]:
-        """The window's part inside its frame ``(top, bottom, left, right)`` and the voxels its loss counts
-        ``(1, S*Pw, h, w)``: inside the frame and away from the window's edges by the margins, except at edges that
-        are the frame's (or the volume's first or last bin), which the exact forward reproduces."""
+    def box(self, v0: int, u0: int, small: int) -> tuple[int, int, int, int]:
+        """The part of the window at ``(v0, u0)`` inside its frame: ``(top, bottom, left, right)`` in the window."""
         grid = self.samplers[small].grid
         h, w = self.crop
-        top, left = max(0, -v0), max(0, -u0)
-        bottom, right = min(h, grid.height - v0), min(w, grid.width - u0)
+        return max(0, -v0), min(h, grid.height - v0), max(0, -u0), min(w, grid.width - u0)
+
+    def valid(self, d0: int, v0: int, u0: int, small: int) -> tuple[tuple[int, int, int, int], torch.Tensor]:
+        """The window's part inside its frame (:meth:`box`) and the voxels its loss counts ``(1, S*Pw, h, w)``:
+        inside the frame and away from the window's edges by the margins, except at edges that are the frame's (or
+        the volume's first or last bin), which the exact forward reproduces."""
+        grid = self.samplers[small].grid
+        h, w = self.crop
+        top, bottom, left, right = self.box(v0, u0, small)
         ms, md = self.config.margin, self.config.depth_margin
         r0 = top if v0 <= 0 else ms
         r1 = bottom if v0 + h >= grid.height else h - ms
@@ -189,14 +195,12 @@ class WindowSampler:
         inside = torch.zeros(b_n, 1, 1, *self.crop)
         for b in range(b_n):
             (centers, joints), small = self.frame(rank, (step // WINDOWS_PER_FRAME) * b_n + b)
-            grid = self.samplers[small].grid
             d0, v0, u0 = self.window(rng, centers, small)
             c = torch.round(centers) if self.config.snap else centers
             cs.append(c - torch.tensor([float(d0), float(v0), float(u0)]))
             js.append(joints)
             bs.append(torch.full((len(joints),), b, dtype=torch.int64))
-            top, left = max(0, -v0), max(0, -u0)
-            bottom, right = min(self.crop[0], grid.height - v0), min(self.crop[1], grid.width - u0)
+            top, bottom, left, right = self.box(v0, u0, small)
             inside[b, :, :, top:bottom, left:right] = 1.0
             if self.config.exact_borders:
                 box, mask = self.valid(d0, v0, u0, small)
@@ -212,12 +216,8 @@ class WindowSampler:
         )
         if not self.config.exact_borders:
             return (vol * inside).to(device), inside.to(device), None, None
-        return (
-            (vol * inside).to(device),
-            inside.to(device),
-            torch.tensor(boxes, dtype=torch.int64),
-            torch.stack(valid).to(device),
-        )
+        boxes_t, valid_t = torch.tensor(boxes, dtype=torch.int64), torch.stack(valid).to(device)
+        return (vol * inside).to(device), inside.to(device), boxes_t, valid_t
 
 
 def _interior(x: torch.Tensor, md: int, ms: int) -> torch.Tensor:
@@ -235,17 +235,15 @@ def window_losses(
         md, ms = config.depth_margin, config.margin
         o, t = _interior(out, md, ms), _interior(target, md, ms)
         mse = _interior((out - target) ** 2 * inside, md, ms).mean() * 1000.0
-        gt = ops.find_peaks(t.detach().float().contiguous(), threshold=0.1)
-        keep_gt = None
     else:
         o, t = out, target
         count = valid.sum() * out.shape[1]
         mse = ((out - target) ** 2 * valid).sum() / count.clamp_min(1.0) * 1000.0
-        gt = ops.find_peaks(t.detach().float().contiguous(), threshold=0.1)
-        keep_gt = valid[gt.batch, 0, gt.index[:, 0], gt.index[:, 1], gt.index[:, 2]] > 0
+    gt = ops.find_peaks(t.detach().float().contiguous(), threshold=0.1)
     b, j, (d, v, u) = gt.batch, gt.joint, gt.index.T
-    if keep_gt is not None:
-        b, j, d, v, u = b[keep_gt], j[keep_gt], d[keep_gt], v[keep_gt], u[keep_gt]
+    if valid is not None:  # the target peaks the loss counts
+        keep = valid[b, 0, d, v, u] > 0
+        b, j, d, v, u = b[keep], j[keep], d[keep], v[keep], u[keep]
     n = max(1, len(b))
     centre = o[b, j, d, v, u]
     peak = F.relu(0.5 - centre).sum()
