@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from loco.models._hub import WEIGHTS_DIR
 from loco.training.coarse import CoarseVHA, from_tied, load_coarse
 from loco.training.tied import CPU_CHECKPOINTS, TiedVHA, load_tied
 
@@ -94,3 +95,33 @@ def test_encode3d_is_the_vha_code():
     x = torch.rand(1, 3, 40, 12, 16) ** 6
     with torch.no_grad():
         torch.testing.assert_close(model.encode3d(x), model.to_vha().encode(x), rtol=1e-4, atol=1e-5)
+
+
+def test_heldout_frames_and_both_table2_paths():
+    """The held-out frames are the same with and without buffer reuse; the identity scores 100; evaluate_coarse
+    (3-D convolutions) scores the frames exactly as evaluate_vha does on the exported VHA."""
+    from loco.training.vha import evaluate_vha, heldout_volumes
+    from loco.training.windows import evaluate_coarse
+
+    size = (270, 480)
+    fresh = [v.clone() for v in heldout_volumes(2, image_size=size)]
+    reused = [v.clone() for v in heldout_volumes(2, image_size=size, reuse=True)]
+    assert len(fresh) == 2 and not torch.equal(fresh[0], fresh[1])
+    for a, b in zip(fresh, reused):
+        assert torch.equal(a, b)
+
+    class Identity(torch.nn.Module):
+        joints = 14
+
+        def forward(self, x):
+            return x
+
+    perfect = evaluate_vha(Identity(), 2, image_size=size)
+    assert perfect["frames"] == 2 and all(perfect[f"f1@{t}"] == 100.0 for t in (0, 1, 2))
+    path = WEIGHTS_DIR / "coarse_cpu" / "vha2.safetensors"
+    if not path.is_file():
+        pytest.skip("no bundled CoarseVHA in this copy")
+    coarse = load_coarse(path)
+    got = evaluate_coarse(coarse, 2, image_size=size)
+    assert got == evaluate_vha(coarse.to_vha(), 2, image_size=size)
+    assert got["f1@2"] < 100.0  # a real VHA, not the identity: the comparison can fail

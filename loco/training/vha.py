@@ -78,8 +78,8 @@ class FrameCache:
 
 def _peak_rows(volume: torch.Tensor, threshold: float = 0.1) -> list[np.ndarray]:
     peaks = ops.find_peaks(volume.float().contiguous(), threshold=threshold)
-    rows = torch.cat([peaks.joint[:, None].double(), peaks.index.double()], dim=1).numpy()
-    b = peaks.batch.numpy()
+    rows = torch.cat([peaks.joint[:, None].double(), peaks.index.double()], dim=1).cpu().numpy()
+    b = peaks.batch.cpu().numpy()
     return [rows[b == i] for i in range(volume.shape[0])]
 
 
@@ -100,6 +100,34 @@ def _summary(meter: DetectionMeter) -> dict:
     )
 
 
+def heldout_volumes(
+    frames: int,
+    *,
+    preset: str = "jta",
+    image_size: tuple[int, int] = (1080, 1920),
+    seed: int = 10_000,
+    sigma: float = 2.0,
+    snap: bool = True,
+    device="cpu",
+    reuse: bool = False,
+):
+    """Yield the target volumes ``(1, J, D, H', W')`` of the held-out Table 2 frames: frame ``i`` is
+    ``sample_scene(preset, default_rng([seed, 1, i]))`` rendered at ``sigma`` voxels on ``device``.
+
+    ``reuse=True`` renders every frame into the first frame's buffer (each volume is overwritten by the next).
+    """
+    sampler = HeatmapSampler(preset, image_size, crop=(10**6, 10**6), snap=snap)
+    out = None
+    for i in range(frames):
+        centers, joints = sampler.frame(np.random.default_rng([seed, 1, i]))
+        volume = ops.render_heatmaps(
+            centers.to(device), joints.to(device), sampler.grid, sigma=sigma, snap=snap, batch_size=1, out=out
+        )
+        if reuse:
+            out = volume
+        yield volume
+
+
 @torch.no_grad()
 def evaluate_vha(
     model: VHA,
@@ -117,21 +145,23 @@ def evaluate_vha(
 
     Frame ``i`` is ``sample_scene(preset, default_rng([seed, 1, i]))``; training uses other seeds.
     """
-    sampler = HeatmapSampler(preset, image_size, crop=(10**6, 10**6), snap=snap)
-    grid = sampler.grid
     meter = DetectionMeter(VOXEL_THRESHOLDS)
     model = model.eval().to(device)
-    out = torch.empty((1, model.joints, *grid.shape), dtype=torch.float32, device=device)
-    it = range(frames)
+    volumes = heldout_volumes(
+        frames,
+        preset=preset,
+        image_size=image_size,
+        seed=seed,
+        sigma=sigma,
+        snap=snap,
+        device=device,
+        reuse=True,
+    )
     if progress:
         from tqdm import tqdm
 
-        it = tqdm(it, desc="eval vha")
-    for i in it:
-        centers, joints = sampler.frame(np.random.default_rng([seed, 1, i]))
-        volume = ops.render_heatmaps(
-            centers.to(device), joints.to(device), grid, sigma=sigma, snap=snap, batch_size=1, out=out
-        )
+        volumes = tqdm(volumes, total=frames, desc="eval vha")
+    for volume in volumes:
         vha_peak_f1(model, volume, meter)
         del volume
     return _summary(meter)

@@ -49,7 +49,7 @@ from loco.training.coarse import CoarseVHA, from_tied, load_coarse
 from loco.training.config import VHAConfig
 from loco.training.sampler import HeatmapSampler
 from loco.training.trainer import Trainer, seed_everything, step_rng
-from loco.training.vha import VOXEL_THRESHOLDS, FrameCache, _summary
+from loco.training.vha import VOXEL_THRESHOLDS, FrameCache, _peak_rows, _summary, heldout_volumes
 
 __all__ = ["train_vha_windows", "build_coarse", "window_losses", "evaluate_coarse"]
 
@@ -282,7 +282,6 @@ def evaluate_coarse(
     snap: bool = True,
 ) -> dict:
     """Table 2 (:func:`loco.training.vha.evaluate_vha`'s frames and protocol) through :meth:`CoarseVHA.reconstruct`."""
-    sampler = HeatmapSampler(preset, image_size, crop=(10**6, 10**6), snap=snap)
     meter = DetectionMeter(VOXEL_THRESHOLDS)
     hidden, output = model.hidden_slope, model.output_slope
     model.hidden_slope = model.output_slope = 0.0
@@ -290,18 +289,11 @@ def evaluate_coarse(
     model.eval()
     device = next(model.parameters()).device
     try:
-        for i in range(frames):
-            centers, joints = sampler.frame(np.random.default_rng([seed, 1, i]))
-            vol = ops.render_heatmaps(
-                centers.to(device), joints.to(device), sampler.grid, sigma=sigma, snap=snap, batch_size=1
-            )
-            covered = model.P * model.S
-            rec = model.reconstruct(vol[:, :, :covered])
-            rows = []
-            for x in (rec, vol):
-                pk = ops.find_peaks(x.float().contiguous(), threshold=0.1)
-                rows.append(torch.cat([pk.joint[:, None].double(), pk.index.double()], 1).cpu().numpy())
-            meter.update(rows[0], rows[1])
+        for vol in heldout_volumes(
+            frames, preset=preset, image_size=image_size, seed=seed, sigma=sigma, snap=snap, device=device
+        ):
+            rec = model.reconstruct(vol[:, :, : model.P * model.S])
+            meter.update(_peak_rows(rec)[0], _peak_rows(vol)[0])
     finally:
         model.hidden_slope, model.output_slope = hidden, output
         model.train(was_training)

@@ -12,25 +12,20 @@ import sys
 import numpy as np
 import torch
 
-from loco import ops
 from loco.training.coarse import load_coarse
-from loco.training.sampler import HeatmapSampler
+from loco.training.vha import _peak_rows, heldout_volumes
 
 torch.set_num_threads(2)
-# frame 0 of loco.training.windows.evaluate_coarse (the Table 2 frames), rendered once for every name
-s = HeatmapSampler("jta", (1080, 1920), crop=(10**6, 10**6), snap=True)
-c, j = s.frame(np.random.default_rng([10000, 1, 0]))
-vol = ops.render_heatmaps(c, j, s.grid, sigma=2.0, snap=True, batch_size=1)
-gt = ops.find_peaks(vol.float().contiguous(), threshold=0.1)
-g = torch.cat([gt.joint[:, None], gt.index], 1).numpy()
+# frame 0 of the Table 2 frames (loco.training.windows.evaluate_coarse), rendered once for every name
+vol = next(heldout_volumes(1))
+g = _peak_rows(vol)[0].astype(np.int64)
 for name in sys.argv[1:] or ("vha1", "vha2"):
     m = load_coarse(f"loco/weights/coarse_cpu/{name}.safetensors").eval()
     m.hidden_slope = m.output_slope = 0.0
     cov = m.P * m.S
     with torch.no_grad():
         rec = m.reconstruct(vol[:, :, :cov])
-    pr = ops.find_peaks(rec.float().contiguous(), threshold=0.1)
-    p = torch.cat([pr.joint[:, None], pr.index], 1).numpy()
+    p = _peak_rows(rec)[0].astype(np.int64)
     own = other = far = 0
     depths_far, bins_far, edge_far = [], [], 0
     hh, ww = rec.shape[-2:]
