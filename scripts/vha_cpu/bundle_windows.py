@@ -5,7 +5,9 @@ checkpoint the bundled VHA is exported from, ~70-300 KB, to resume or fine-tune 
     python scripts/vha_cpu/bundle_windows.py RUN NAME CARD.json [METRICS.json]
 
 CARD.json holds the model-card facts (:func:`loco.training.export.model_card`); METRICS.json (optional) is merged
-into the card's ``metrics`` (e.g. the output of ``scripts/vha_cpu/table2.py``).
+into the card's ``metrics`` (e.g. the output of ``scripts/vha_cpu/table2.py``). config.json's ``trained_steps`` counts
+every windows stage, found by following each run's ``--init`` back while it names a run folder (``stages``, earliest
+first); ``train_config`` is the last stage's.
 """
 
 import json
@@ -23,6 +25,19 @@ card = json.loads(card_path.read_text())
 if len(sys.argv) > 4:
     card["metrics"] = card.get("metrics", {}) | json.loads(Path(sys.argv[4]).read_text())
 ckpt = load_checkpoint(run)
+stages, folder = [], run
+while (folder / "last.pt").is_file():
+    c = load_checkpoint(folder)
+    stages.insert(
+        0,
+        {
+            "run": str(folder),
+            "steps": c["step"],
+            "init": c["config"].init,
+            "hours": round(c.get("elapsed_s", 0) / 3600, 2),
+        },
+    )
+    folder = Path(c["config"].init)
 coarse = load_coarse(run / "coarse.safetensors")
 if ckpt["step"] != ckpt["config"].steps:
     print(f"warning: {run} stopped at step {ckpt['step']} of {ckpt['config'].steps}")
@@ -35,7 +50,8 @@ meta = {
     "dtype": "float16",
     "trained_as": "loco.training.coarse.CoarseVHA",
     "coarse_checkpoint": name,
-    "trained_steps": ckpt["step"],
+    "trained_steps": sum(st["steps"] for st in stages),
+    "stages": stages,
     "train_config": ckpt["config"].to_dict(),
 }
 print(write_bundle(coarse.to_vha().half(), name, card, meta))
