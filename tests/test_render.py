@@ -109,3 +109,20 @@ def test_large_sigma_matches_reference(backend):
     ref = ops.render_heatmaps(centers, joints, (2, 9, 10, 11), sigma=4.0, backend="torch")
     got = ops.render_heatmaps(centers, joints, (2, 9, 10, 11), sigma=4.0, backend=backend)
     torch.testing.assert_close(got, ref, rtol=0, atol=ATOL)
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason="numba not installed")
+@pytest.mark.parametrize("threads", [1, 2])
+def test_numba_kernels_leave_torch_threads_alone(threads):
+    """numba's OpenMP layer used to reset torch's thread count to every core on its first parallel launch."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        centers = torch.tensor([[5.0, 4.0, 6.0], [12.0, 8.0, 3.0]])
+        vol = ops.render_heatmaps(centers, torch.tensor([0, 1]), (2, 20, 12, 16), sigma=2.0, backend="numba")
+        assert torch.get_num_threads() == threads
+        peaks = ops.find_peaks(vol, threshold=0.1, backend="numba")
+        assert torch.get_num_threads() == threads
+        assert len(peaks.joint) == 2
+    finally:
+        torch.set_num_threads(before)

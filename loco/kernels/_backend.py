@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 import torch
 
@@ -21,6 +22,26 @@ except ImportError:  # pragma: no cover - depends on the environment
     HAS_NUMBA = False
 
 BACKENDS = ("auto", "triton", "numba", "torch")
+
+
+@contextmanager
+def numba_threads():
+    """Run numba's parallel loops on torch's intra-op thread count and leave that count as it was.
+
+    numba's OpenMP threading layer shares the process's OpenMP runtime with torch: a parallel launch sets the OpenMP
+    thread count to numba's own (every core), which silently changed ``torch.get_num_threads()`` (a run with
+    ``threads=1`` went on with 2 threads after its first render, and its float reductions no longer repeated bit for
+    bit). Inside this block numba uses ``min(torch.get_num_threads(), NUMBA_NUM_THREADS)`` threads.
+    """
+    import numba
+
+    n = torch.get_num_threads()
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
 
 
 def triton_interpreted() -> bool:

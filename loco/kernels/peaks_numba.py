@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from numba import njit, prange
 
+from loco.kernels._backend import numba_threads
+
 _MODE = {None: 0, "gaussian": 1, "quadratic": 2}
 
 
@@ -132,7 +134,8 @@ def find_peaks_numba(
     thr = vol.dtype.type(threshold)
     conn26, plateau, mode = connectivity == 26, ties == "plateau", _MODE[refine]
     counts = np.empty(nc * depth * height, dtype=np.int32)
-    _count_rows(vol, thr, conn26, plateau, counts)
+    with numba_threads():
+        _count_rows(vol, thr, conn26, plateau, counts)
     rows = np.flatnonzero(counts)
     starts = np.zeros(rows.shape[0] + 1, dtype=np.int64)
     np.cumsum(counts[rows], out=starts[1:])
@@ -140,5 +143,6 @@ def find_peaks_numba(
     flat = np.empty(total, dtype=np.int64)
     score = np.empty(total, dtype=vol.dtype)
     offset = np.zeros((total, 3), dtype=np.float32)
-    _write_rows(vol, thr, conn26, plateau, mode, rows, starts, flat, score, offset)
+    with numba_threads():
+        _write_rows(vol, thr, conn26, plateau, mode, rows, starts, flat, score, offset)
     return torch.from_numpy(flat), torch.from_numpy(score).to(torch.float32), torch.from_numpy(offset)

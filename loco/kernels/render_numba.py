@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from numba import njit, prange
 
+from loco.kernels._backend import numba_threads
+
 
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 def _render_numba(out, centers, lo, hi, order, starts, channels, inv_s2):  # pragma: no cover - compiled
@@ -47,14 +49,15 @@ def render_numba(
     chans, counts = torch.unique_consecutive(channel[order], return_counts=True)
     starts = torch.zeros(chans.shape[0] + 1, dtype=torch.int64)
     torch.cumsum(counts, 0, out=starts[1:])
-    _render_numba(
-        out.numpy(),
-        centers.numpy(),
-        lo.numpy(),
-        hi.numpy(),
-        order.numpy(),
-        starts.numpy(),
-        chans.numpy(),
-        np.float32(1.0 / (sigma * sigma)),
-    )
+    with numba_threads():
+        _render_numba(
+            out.numpy(),
+            centers.numpy(),
+            lo.numpy(),
+            hi.numpy(),
+            order.numpy(),
+            starts.numpy(),
+            chans.numpy(),
+            np.float32(1.0 / (sigma * sigma)),
+        )
     return out
