@@ -244,3 +244,22 @@ def test_old_windows_configs_resume_without_exact_borders():
     assert VHAConfig.from_dict(d).exact_borders is True
     del d["exact_borders"]
     assert VHAConfig.from_dict(d).exact_borders is False
+
+
+def test_fuser_lr_scale_makes_two_groups_and_resumes_bit_for_bit(tmp_path):
+    from loco.training.vha import train_vha
+
+    with pytest.raises(ValueError, match="fuser_lr_scale"):
+        train_vha(_tiny(tmp_path / "z", fuser_lr_scale=0.0))
+    full = train_vha(_tiny(tmp_path / "a", fuser_lr_scale=10.0))
+    groups = full.optimizer.param_groups
+    assert len(groups) == 2 and groups[1]["lr"] == pytest.approx(10 * groups[0]["lr"]) and groups[0]["lr"] > 0
+    fused = {id(p) for m in (full.model.fuser, full.model.defuser) for p in m.parameters()}
+    assert {id(p) for p in groups[1]["params"]} == fused
+    assert sorted(id(p) for g in groups for p in g["params"]) == sorted(id(p) for p in full.model.parameters())
+    cfg = _tiny(tmp_path / "b", fuser_lr_scale=10.0)
+    train_vha(cfg, stop_at=2)
+    resumed = train_vha(cfg, resume=cfg.out)
+    a, b = full.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert len(train_vha(_tiny(tmp_path / "c", steps=1)).optimizer.param_groups) == 1  # the default: as before

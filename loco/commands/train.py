@@ -108,6 +108,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     v.add_argument("--bypass-fuser", action="store_true", help="train the per-joint path alone")
     v.add_argument("--fuser-init", default=d.fuser_init, help="copy the fuser/defuser of this CoarseVHA file")
+    v.add_argument(
+        "--fuser-lr-scale", type=float, default=d.fuser_lr_scale, help="the fuser's/defuser's lr is --lr times this"
+    )
     v.add_argument("--first-pad", type=int, default=d.first_pad)
     v.add_argument("--kernel", type=int, default=d.kernel)
     v.add_argument("--eval-frames", type=int, default=0, help="at the end, Table 2 on this many full frames")

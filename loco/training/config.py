@@ -127,6 +127,8 @@ class VHAConfig(TrainConfig):
         small_fraction: fraction of frames at a quarter of ``image_size`` (the pipeline's grid).
         bypass_fuser: train the per-joint path alone (each joint map is its own code).
         fuser_init: copy the fuser/defuser of this CoarseVHA file.
+        fuser_lr_scale: the fuser's and defuser's learning rate is ``lr`` times this (``windows`` only; 1 = one
+            parameter group, as before the field existed).
         first_pad, kernel: :class:`~loco.training.coarse.CoarseVHA` kernel sizes.
     """
 
@@ -158,6 +160,7 @@ class VHAConfig(TrainConfig):
     exact_borders: bool = True
     bypass_fuser: bool = False
     fuser_init: str = ""
+    fuser_lr_scale: float = 1.0
     first_pad: int = 6
     kernel: int = 5
 

@@ -203,7 +203,9 @@ class Trainer:
         batch_fn: ``(step, rank, world, device) -> batch``, a pure function of ``(config.seed, step, rank)``.
         loss_fn: ``(model, batch, step) -> (loss, info dict)``, called under autocast.
         validate: optional ``(model, step) -> dict`` run on rank 0 every ``config.val_every`` steps and at the end.
-        parameters: the parameters to optimise (default all of ``model``'s that require grad).
+        parameters: the parameters to optimise (default all of ``model``'s that require grad), or param groups
+            (dicts with ``"params"`` and an optional ``"lr_scale"``: the group's learning rate is the schedule's times
+            it).
         on_checkpoint: optional ``(model, step) -> None`` called on rank 0 after each checkpoint (e.g. export).
     """
 
@@ -227,7 +229,11 @@ class Trainer:
         seed_everything(config.seed + self.dist.rank)
         self.model = model.to(self.device)
         self.batch_fn, self.loss_fn, self.validate, self.on_checkpoint = batch_fn, loss_fn, validate, on_checkpoint
-        params = [p for p in (parameters if parameters is not None else model.parameters()) if p.requires_grad]
+        params = list(parameters if parameters is not None else model.parameters())
+        if params and isinstance(params[0], dict):
+            params = [g | {"params": [p for p in g["params"] if p.requires_grad]} for g in params]
+        else:
+            params = [p for p in params if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
         self.state = TrainState()
         self.out = Path(config.out)
@@ -329,7 +335,7 @@ class Trainer:
                 t0 = time.monotonic()
                 batch = self.batch_fn(step, self.dist.rank, self.dist.world, self.device)
                 for group in self.optimizer.param_groups:
-                    group["lr"] = lr_at(cfg, step)
+                    group["lr"] = lr_at(cfg, step) * group.get("lr_scale", 1.0)
                 with self._autocast():
                     loss, info = self.loss_fn(model, batch, step)
                 self.optimizer.zero_grad(set_to_none=True)

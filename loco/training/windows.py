@@ -338,8 +338,23 @@ def train_vha_windows(config: VHAConfig, resume: str | None = None, stop_at: int
     def on_checkpoint(net, step):
         net.save(out / "coarse.safetensors", {"step": step})
 
+    params = None
+    if not config.fuser_lr_scale > 0:
+        raise ValueError(f"fuser_lr_scale must be > 0, got {config.fuser_lr_scale}")
+    if config.fuser_lr_scale != 1.0:
+        fused = {id(p) for m in (model.fuser, model.defuser) for p in m.parameters()}
+        params = [
+            {"params": [p for p in model.parameters() if id(p) not in fused]},
+            {"params": [*model.fuser.parameters(), *model.defuser.parameters()], "lr_scale": config.fuser_lr_scale},
+        ]
     trainer = Trainer(
-        config, model, batch_fn, loss_fn, validate if config.val_frames else None, on_checkpoint=on_checkpoint
+        config,
+        model,
+        batch_fn,
+        loss_fn,
+        validate if config.val_frames else None,
+        parameters=params,
+        on_checkpoint=on_checkpoint,
     )
     if resume:
         trainer.resume(resume)
