@@ -163,7 +163,6 @@ def evaluate_vha(
         volumes = tqdm(volumes, total=frames, desc="eval vha")
     for volume in volumes:
         vha_peak_f1(model, volume, meter)
-        del volume
     return _summary(meter)
 
 

@@ -303,6 +303,8 @@ def evaluate_coarse(
 def train_vha_windows(config: VHAConfig, resume: str | None = None, stop_at: int | None = None) -> Trainer:
     """Train with the windows recipe; returns the :class:`Trainer` (its ``model`` is a :class:`CoarseVHA`; the
     run folder also gets ``coarse.safetensors`` at every checkpoint)."""
+    if not config.fuser_lr_scale > 0:
+        raise ValueError(f"fuser_lr_scale must be > 0, got {config.fuser_lr_scale}")
     seed_everything(config.seed)
     model = build_coarse(config)
     sampler = WindowSampler(config, model)
@@ -339,13 +341,12 @@ def train_vha_windows(config: VHAConfig, resume: str | None = None, stop_at: int
         net.save(out / "coarse.safetensors", {"step": step})
 
     params = None
-    if not config.fuser_lr_scale > 0:
-        raise ValueError(f"fuser_lr_scale must be > 0, got {config.fuser_lr_scale}")
     if config.fuser_lr_scale != 1.0:
-        fused = {id(p) for m in (model.fuser, model.defuser) for p in m.parameters()}
+        fused = [*model.fuser.parameters(), *model.defuser.parameters()]
+        ids = {id(p) for p in fused}
         params = [
-            {"params": [p for p in model.parameters() if id(p) not in fused]},
-            {"params": [*model.fuser.parameters(), *model.defuser.parameters()], "lr_scale": config.fuser_lr_scale},
+            {"params": [p for p in model.parameters() if id(p) not in ids]},
+            {"params": fused, "lr_scale": config.fuser_lr_scale},
         ]
     trainer = Trainer(
         config,

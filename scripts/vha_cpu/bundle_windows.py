@@ -25,9 +25,8 @@ card = json.loads(card_path.read_text())
 if len(sys.argv) > 4:
     card["metrics"] = card.get("metrics", {}) | json.loads(Path(sys.argv[4]).read_text())
 ckpt = load_checkpoint(run)
-stages, folder = [], run
-while (folder / "last.pt").is_file():
-    c = load_checkpoint(folder)
+stages, folder, c = [], run, ckpt
+while True:
     stages.insert(
         0,
         {
@@ -38,6 +37,9 @@ while (folder / "last.pt").is_file():
         },
     )
     folder = Path(c["config"].init)
+    if not (folder / "last.pt").is_file():
+        break
+    c = load_checkpoint(folder)
 coarse = load_coarse(run / "coarse.safetensors")
 if ckpt["step"] != ckpt["config"].steps:
     print(f"warning: {run} stopped at step {ckpt['step']} of {ckpt['config'].steps}")
