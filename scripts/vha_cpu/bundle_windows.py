@@ -7,7 +7,8 @@ checkpoint the bundled VHA is exported from, ~70-300 KB, to resume or fine-tune 
 CARD.json holds the model-card facts (:func:`loco.training.export.model_card`); METRICS.json (optional) is merged
 into the card's ``metrics`` (e.g. the output of ``scripts/vha_cpu/table2.py``). config.json's ``trained_steps`` counts
 every windows stage, found by following each run's ``--init`` back while it names a run folder (``stages``, earliest
-first); ``train_config`` is the last stage's.
+first), and, where the earliest starts from a bundled ``loco/weights/coarse_cpu/<NAME>.safetensors``, that bundle's
+stages before them; ``train_config`` is the last stage's.
 """
 
 import json
@@ -40,6 +41,13 @@ while True:
     if not (folder / "last.pt").is_file():
         break
     c = load_checkpoint(folder)
+# a stage started from a bundled CoarseVHA (loco/weights/coarse_cpu/NAME.safetensors, e.g. after runs/ was lost)
+# continues that bundle's stages
+init = Path(stages[0]["init"])
+if init.suffix == ".safetensors" and init.resolve().parent == (WEIGHTS_DIR / "coarse_cpu").resolve():
+    prior = WEIGHTS_DIR / init.stem / "config.json"
+    if prior.is_file():
+        stages = json.loads(prior.read_text())["metadata"].get("stages", []) + stages
 coarse = load_coarse(run / "coarse.safetensors")
 if ckpt["step"] != ckpt["config"].steps:
     print(f"warning: {run} stopped at step {ckpt['step']} of {ckpt['config'].steps}")
