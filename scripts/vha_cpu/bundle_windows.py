@@ -47,7 +47,11 @@ init = Path(stages[0]["init"])
 if init.suffix == ".safetensors" and init.resolve().parent == (WEIGHTS_DIR / "coarse_cpu").resolve():
     prior = WEIGHTS_DIR / init.stem / "config.json"
     if prior.is_file():
-        stages = json.loads(prior.read_text())["metadata"].get("stages", []) + stages
+        # that bundle may already list these runs (an earlier bundle of one of them): keep its stages before them
+        before = json.loads(prior.read_text())["metadata"].get("stages", [])
+        ours = {st["run"] for st in stages}
+        cut = next((i for i, st in enumerate(before) if st["run"] in ours), len(before))
+        stages = before[:cut] + stages
 coarse = load_coarse(run / "coarse.safetensors")
 if ckpt["step"] != ckpt["config"].steps:
     print(f"warning: {run} stopped at step {ckpt['step']} of {ckpt['config'].steps}")
