@@ -41,10 +41,11 @@ while True:
     if not (folder / "last.pt").is_file():
         break
     c = load_checkpoint(folder)
+dest = WEIGHTS_DIR / "coarse_cpu"
 # a stage started from a bundled CoarseVHA (loco/weights/coarse_cpu/NAME.safetensors, e.g. after runs/ was lost)
 # continues that bundle's stages
 init = Path(stages[0]["init"])
-if init.suffix == ".safetensors" and init.resolve().parent == (WEIGHTS_DIR / "coarse_cpu").resolve():
+if init.suffix == ".safetensors" and init.resolve().parent == dest.resolve():
     prior = WEIGHTS_DIR / init.stem / "config.json"
     if prior.is_file():
         # that bundle may already list these runs (an earlier bundle of one of them): keep its stages before them
@@ -55,7 +56,6 @@ if init.suffix == ".safetensors" and init.resolve().parent == (WEIGHTS_DIR / "co
 coarse = load_coarse(run / "coarse.safetensors")
 if ckpt["step"] != ckpt["config"].steps:
     print(f"warning: {run} stopped at step {ckpt['step']} of {ckpt['config'].steps}")
-dest = WEIGHTS_DIR / "coarse_cpu"
 dest.mkdir(exist_ok=True)
 shutil.copyfile(run / "coarse.safetensors", dest / f"{name}.safetensors")
 card.setdefault("training", {})
