@@ -263,3 +263,65 @@ def test_fuser_lr_scale_makes_two_groups_and_resumes_bit_for_bit(tmp_path):
     a, b = full.model.state_dict(), resumed.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert len(train_vha(_tiny(tmp_path / "c", steps=1)).optimizer.param_groups) == 1  # the default: as before
+
+
+def _window_losses_autograd(out, target, inside, cfg, valid=None):
+    """The window loss as first written, differentiated by autograd: the oracle for the closed-form gradient."""
+    from loco.training.windows import FP_THRESHOLD, _interior
+
+    if valid is None:
+        md, ms = cfg.depth_margin, cfg.margin
+        o, t = _interior(out, md, ms), _interior(target, md, ms)
+        mse = _interior((out - target) ** 2 * inside, md, ms).mean() * 1000.0
+    else:
+        o, t = out, target
+        mse = ((out - target) ** 2 * valid).sum() / (valid.sum() * out.shape[1]).clamp_min(1.0) * 1000.0
+    gt = ops.find_peaks(t.detach().float().contiguous(), threshold=0.1)
+    b, j, (d, v, u) = gt.batch, gt.joint, gt.index.T
+    if valid is not None:
+        keep = valid[b, 0, d, v, u] > 0
+        b, j, d, v, u = b[keep], j[keep], d[keep], v[keep], u[keep]
+    n = max(1, len(b))
+    centre = o[b, j, d, v, u]
+    peak = torch.relu(0.5 - centre).sum()
+    for axis in range(3):
+        for sign in (-1, 1):
+            idx = [d, v, u]
+            idx[axis] = idx[axis] + sign
+            ok = (idx[axis] >= 0) & (idx[axis] < o.shape[2 + axis])
+            nb = o[b[ok], j[ok], idx[0][ok], idx[1][ok], idx[2][ok]]
+            peak = peak + torch.relu(cfg.peak_margin - (centre[ok] - nb)).sum()
+    pred = ops.find_peaks(o.detach().float().contiguous(), threshold=FP_THRESHOLD)
+    keys = [
+        ((p.batch * 64 + p.joint) * 4096 + p.index[:, 0]) * 2**20 + p.index[:, 1] * 1024 + p.index[:, 2]
+        for p in (pred, gt)
+    ]
+    false = ~torch.isin(keys[0], keys[1])
+    if valid is not None:
+        false &= valid[pred.batch, 0, pred.index[:, 0], pred.index[:, 1], pred.index[:, 2]] > 0
+    fi = pred.index[false]
+    fp = torch.relu(o[pred.batch[false], pred.joint[false], fi[:, 0], fi[:, 1], fi[:, 2]] - 0.05).sum()
+    return mse + cfg.peak_weight * peak / n + cfg.fp_weight * fp / n
+
+
+@pytest.mark.parametrize("exact", [True, False], ids=["valid-mask", "interior"])
+def test_window_loss_gradient_is_autograds(tmp_path, exact):
+    cfg = _tiny(tmp_path, exact_borders=exact, peak_weight=1.7, fp_weight=0.6, peak_margin=0.2)
+    model = build_coarse(cfg)
+    sampler = WindowSampler(cfg, model)
+    torch.manual_seed(0)
+    vol, inside, boxes, valid = sampler.batch(3, 0, "cpu")
+    # an output with peaks near and off the targets, false peaks and margins on both sides of the hinges
+    noisy = (vol + 0.3 * torch.rand_like(vol) * (torch.rand_like(vol) > 0.97)).roll(1, dims=4)
+    got_out = noisy.clone().requires_grad_(True)
+    ref_out = noisy.clone().requires_grad_(True)
+    terms = window_losses(got_out, vol, inside, cfg, valid)
+    terms["loss"].backward()
+    ref = _window_losses_autograd(ref_out, vol, inside, cfg, valid)
+    ref.backward()
+    assert terms["peaks"] > 0 and float(terms["peak"]) > 0 and float(terms["fp"]) > 0
+    torch.testing.assert_close(terms["loss"].detach(), ref.detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(got_out.grad, ref_out.grad, rtol=1e-5, atol=1e-7)
+    assert float(terms["loss"].detach()) == pytest.approx(
+        float(terms["mse"]) + 1.7 * float(terms["peak"]) + 0.6 * float(terms["fp"]), rel=1e-6
+    )
