@@ -52,7 +52,9 @@ def _common(p: argparse.ArgumentParser, defaults: TrainConfig) -> None:
     p.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--device", default=defaults.device, help="cpu, cuda, cuda:N or auto (default)")
-    p.add_argument("--amp", choices=("none", "bf16"), default=defaults.amp, help="bf16 autocast (fast on GPUs)")
+    p.add_argument(
+        "--amp", choices=("none", "bf16"), default=defaults.amp, help="bf16 autocast (GPUs, CPUs with AVX-512 bf16)"
+    )
     p.add_argument("--threads", type=int, default=defaults.threads, help="torch CPU threads (0 = default)")
     p.add_argument("--log-every", type=int, default=defaults.log_every)
     p.add_argument("--val-every", type=int, default=defaults.val_every)

@@ -284,7 +284,8 @@ def window_losses(
         centre_at = at(b, j, d, v, u)
         short = 0.5 - centre
         peak = short.clamp_min(0).sum()
-        rows, coefs = [centre_at[short > 0]], [torch.full((int((short > 0).sum()),), -1.0)]
+        low = short > 0
+        rows, coefs = [centre_at[low]], [torch.full((int(low.sum()),), -1.0)]
         for axis in range(3):
             for sign in (-1, 1):
                 idx = [d, v, u]
