@@ -136,6 +136,23 @@ def test_resume_is_bit_for_bit(tmp_path, kind):
     assert ckpt["config"] == cfg_b and ckpt["step"] == cfg_b.steps
 
 
+@pytest.mark.parametrize("native", [False, True, None])
+def test_bf16_on_a_cpu_without_it_warns(monkeypatch, native):
+    import warnings
+
+    from loco.training import trainer as trainer_mod
+
+    monkeypatch.setattr(trainer_mod, "cpu_has_bf16", lambda: native)
+    cfg = _tiny_refiner(Path("unused"), amp="bf16")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer_mod.Trainer(cfg, PoseRefiner(), batch_fn=None, loss_fn=None)
+    slow = [w for w in caught if "bf16" in str(w.message)]
+    assert len(slow) == (1 if native is False else 0)
+    if slow:
+        assert issubclass(slow[0].category, RuntimeWarning) and "amp='none'" in str(slow[0].message)
+
+
 def test_vha_training_logs_finite_losses_and_validates(tmp_path):
     from loco.training.vha import train_vha
 
