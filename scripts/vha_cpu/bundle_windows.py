@@ -8,7 +8,8 @@ CARD.json holds the model-card facts (:func:`loco.training.export.model_card`); 
 into the card's ``metrics`` (e.g. the output of ``scripts/vha_cpu/table2.py``). config.json's ``trained_steps`` counts
 every windows stage, found by following each run's ``--init`` back while it names a run folder (``stages``, earliest
 first), and, where the earliest starts from a bundled ``loco/weights/coarse_cpu/<NAME>.safetensors``, that bundle's
-stages before them; ``train_config`` is the last stage's.
+stages before them; ``train_config`` is the last stage's. The card's ``training.steps`` and ``training.train_time_h``
+default to the sums over those stages.
 """
 
 import json
@@ -59,7 +60,11 @@ if ckpt["step"] != ckpt["config"].steps:
 dest.mkdir(exist_ok=True)
 shutil.copyfile(run / "coarse.safetensors", dest / f"{name}.safetensors")
 card.setdefault("training", {})
-card["training"] = {"steps": ckpt["step"], "train_time_h": round(ckpt.get("elapsed_s", 0) / 3600, 2)} | card["training"]
+# defaults for the card: every stage's steps and hours (the card's own values, e.g. a breakdown in words, win)
+card["training"] = {
+    "steps": sum(st["steps"] for st in stages),
+    "train_time_h": round(sum(st["hours"] for st in stages), 2),
+} | card["training"]
 meta = {
     "dtype": "float16",
     "trained_as": "loco.training.coarse.CoarseVHA",
