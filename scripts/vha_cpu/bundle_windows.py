@@ -9,7 +9,7 @@ into the card's ``metrics`` (e.g. the output of ``scripts/vha_cpu/table2.py``). 
 every windows stage, found by following each run's ``--init`` back while it names a run folder (``stages``, earliest
 first), and, where the earliest starts from a bundled ``loco/weights/coarse_cpu/<NAME>.safetensors``, that bundle's
 stages before them; ``train_config`` is the last stage's. The card's ``training.steps`` and ``training.train_time_h``
-default to the sums over those stages.
+default to those stages' steps (their sum and each) and hours.
 """
 
 import json
@@ -59,17 +59,18 @@ if ckpt["step"] != ckpt["config"].steps:
     print(f"warning: {run} stopped at step {ckpt['step']} of {ckpt['config'].steps}")
 dest.mkdir(exist_ok=True)
 shutil.copyfile(run / "coarse.safetensors", dest / f"{name}.safetensors")
-card.setdefault("training", {})
-# defaults for the card: every stage's steps and hours (the card's own values, e.g. a breakdown in words, win)
+total = sum(st["steps"] for st in stages)
+breakdown = " + ".join(f"{st['steps']:,}" for st in stages)
+# defaults for the card, from the stages (the card's own values win)
 card["training"] = {
-    "steps": sum(st["steps"] for st in stages),
+    "steps": f"{total:,} windows steps in {len(stages)} stages ({breakdown})",
     "train_time_h": round(sum(st["hours"] for st in stages), 2),
-} | card["training"]
+} | card.get("training", {})
 meta = {
     "dtype": "float16",
     "trained_as": "loco.training.coarse.CoarseVHA",
     "coarse_checkpoint": name,
-    "trained_steps": sum(st["steps"] for st in stages),
+    "trained_steps": total,
     "stages": stages,
     "train_config": ckpt["config"].to_dict(),
 }
