@@ -103,6 +103,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     v.add_argument("--fp-weight", type=float, default=d.fp_weight)
     v.add_argument("--small-fraction", type=float, default=d.small_fraction, help="frames at 1/4 of --image-size")
     v.add_argument(
+        "--windows-per-frame",
+        type=int,
+        default=d.windows_per_frame,
+        help="steps each synthetic frame serves (windows recipe; raise it on a GPU)",
+    )
+    v.add_argument(
         "--no-exact-borders",
         dest="exact_borders",
         action="store_false",

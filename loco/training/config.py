@@ -130,6 +130,8 @@ class VHAConfig(TrainConfig):
         fuser_lr_scale: the fuser's and defuser's learning rate is ``lr`` times this (``windows`` only; 1 = one
             parameter group, as before the field existed).
         first_pad, kernel: :class:`~loco.training.coarse.CoarseVHA` kernel sizes.
+        windows_per_frame: each synthetic frame serves this many consecutive steps (``windows`` only): making a
+            frame costs ~20 ms of single-threaded Python, which bounds a GPU's step at large batches.
     """
 
     version: int = 2
@@ -163,6 +165,7 @@ class VHAConfig(TrainConfig):
     fuser_lr_scale: float = 1.0
     first_pad: int = 6
     kernel: int = 5
+    windows_per_frame: int = 4
 
     kind = "vha"
 

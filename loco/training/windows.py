@@ -54,8 +54,9 @@ __all__ = ["train_vha_windows", "build_coarse", "window_losses", "evaluate_coars
 
 #: Output peaks above this count as detections for the false-peak loss (below the 0.1 test threshold, for margin).
 FP_THRESHOLD = 0.08
-#: Each frame is used for windows in this many consecutive steps (slot ``b`` of step ``t`` shows frame
-#: ``(t // 4) * B + b``): ``B`` different frames in every step, one new frame per 4 windows.
+#: The default of ``VHAConfig.windows_per_frame``: each frame is used for windows in this many consecutive steps (slot
+#: ``b`` of step ``t`` shows frame ``(t // 4) * B + b``): ``B`` different frames in every step, one new frame per 4
+#: windows.
 WINDOWS_PER_FRAME = 4
 
 
@@ -115,6 +116,9 @@ class WindowSampler:
             raise ValueError(f"crop must be a multiple of the VHA stride {model.stride}, got {self.crop}")
         every = round(1 / config.small_fraction) if config.small_fraction > 0 else 0
         self.every = every
+        self.per_frame = int(config.windows_per_frame)
+        if self.per_frame < 1:
+            raise ValueError(f"windows_per_frame must be >= 1, got {config.windows_per_frame}")
         self.caches = {}
 
     def frame(self, rank: int, index: int):
@@ -170,6 +174,13 @@ class WindowSampler:
         """The window's part inside its frame (:meth:`box`) and the voxels its loss counts ``(1, S*Pw, h, w)``:
         inside the frame and away from the window's edges by the margins, except at edges that are the frame's (or
         the volume's first or last bin), which the exact forward reproduces."""
+        box, (z0, z1, r0, r1, c0, c1) = self._valid_box(d0, v0, u0, small)
+        mask = torch.zeros(1, self.depth, *self.crop)
+        mask[:, z0:z1, r0:r1, c0:c1] = 1.0
+        return box, mask
+
+    def _valid_box(self, d0: int, v0: int, u0: int, small: int) -> tuple[tuple, tuple]:
+        """:meth:`valid` as ``(box, (z0, z1, r0, r1, c0, c1))``: the loss counts ``[z0:z1, r0:r1, c0:c1]``."""
         grid = self.samplers[small].grid
         h, w = self.crop
         top, bottom, left, right = self.box(v0, u0, small)
@@ -180,9 +191,7 @@ class WindowSampler:
         c1 = right if u0 + w >= grid.width else w - ms
         z0 = 0 if d0 == 0 else md
         z1 = self.depth if d0 + self.depth >= self.S * self.P else self.depth - md
-        mask = torch.zeros(1, self.depth, h, w)
-        mask[:, z0:z1, r0:r1, c0:c1] = 1.0
-        return (top, bottom, left, right), mask
+        return (top, bottom, left, right), (z0, z1, r0, r1, c0, c1)
 
     def batch(self, step: int, rank: int, device) -> tuple:
         """``(volumes (B, J, S*Pw, h, w), inside (B, 1, 1, h, w), boxes, valid)``: the windows, which voxels lie in
@@ -193,7 +202,7 @@ class WindowSampler:
         cs, js, bs, boxes, valid = [], [], [], [], []
         inside = torch.zeros(b_n, 1, 1, *self.crop)
         for b in range(b_n):
-            (centers, joints), small = self.frame(rank, (step // WINDOWS_PER_FRAME) * b_n + b)
+            (centers, joints), small = self.frame(rank, (step // self.per_frame) * b_n + b)
             d0, v0, u0 = self.window(rng, centers, small)
             c = torch.round(centers) if self.config.snap else centers
             cs.append(c - torch.tensor([float(d0), float(v0), float(u0)]))
@@ -202,21 +211,27 @@ class WindowSampler:
             top, bottom, left, right = self.box(v0, u0, small)
             inside[b, :, :, top:bottom, left:right] = 1.0
             if self.config.exact_borders:
-                box, mask = self.valid(d0, v0, u0, small)
+                box, ranges = self._valid_box(d0, v0, u0, small)
                 boxes.append(box)
-                valid.append(mask)
+                valid.append(ranges)
+        # rendered on the training device (the Triton kernel on CUDA): only the joints travel, not the volume
+        dev = torch.device(device)
         vol = ops.render_heatmaps(
-            torch.cat(cs),
-            torch.cat(js),
+            torch.cat(cs).to(dev),
+            torch.cat(js).to(dev),
             (self.joints, self.depth, *self.crop),
             sigma=self.config.sigma,
-            batch_index=torch.cat(bs),
+            batch_index=torch.cat(bs).to(dev),
             batch_size=b_n,
         )
+        inside = inside.to(dev)
         if not self.config.exact_borders:
-            return (vol * inside).to(device), inside.to(device), None, None
-        boxes_t, valid_t = torch.tensor(boxes, dtype=torch.int64), torch.stack(valid).to(device)
-        return (vol * inside).to(device), inside.to(device), boxes_t, valid_t
+            return vol * inside, inside, None, None
+        valid_t = torch.zeros(b_n, 1, self.depth, *self.crop, device=dev)  # built where it is used: 0.7 MB a window
+        for b, (z0, z1, r0, r1, c0, c1) in enumerate(valid):
+            valid_t[b, :, z0:z1, r0:r1, c0:c1] = 1.0
+        boxes_t = torch.tensor(boxes, dtype=torch.int64)
+        return vol * inside, inside, boxes_t, valid_t
 
 
 def _interior(x: torch.Tensor, md: int, ms: int) -> torch.Tensor:
