@@ -90,15 +90,16 @@ def _find_peaks_kernel(
     peak = cand & _beats(x, um, PLATEAU) & _beats(x, up, PLATEAU) & _beats(x, vm, PLATEAU)
     peak = peak & _beats(x, vp, PLATEAU) & _beats(x, dm, PLATEAU) & _beats(x, dp, PLATEAU)
     if CONN26:
-        for i in tl.static_range(27):
-            dd: tl.constexpr = i // 9 - 1
-            dv: tl.constexpr = (i // 3) % 3 - 1
-            du: tl.constexpr = i % 3 - 1
-            if dd * dd + dv * dv + du * du >= 2:  # edges and corners; faces were tested above
-                m = cand & (d + dd >= 0) & (d + dd < depth) & (v + dv >= 0) & (v + dv < height)
-                m = m & (u + du >= 0) & (u + du < width)
-                y = _neighbour(vol_ptr, idx + dd * hw + dv * width + du, m)
-                peak = peak & _beats(x, y, PLATEAU)
+        # nested static ranges (compile-time offsets); a constexpr assigned in a loop body compiles in the
+        # interpreter only ("constexpr cannot be reassigned" from the compiler)
+        for dd in tl.static_range(-1, 2):
+            for dv in tl.static_range(-1, 2):
+                for du in tl.static_range(-1, 2):
+                    if dd * dd + dv * dv + du * du >= 2:  # edges and corners; faces were tested above
+                        m = cand & (d + dd >= 0) & (d + dd < depth) & (v + dv >= 0) & (v + dv < height)
+                        m = m & (u + du >= 0) & (u + du < width)
+                        y = _neighbour(vol_ptr, idx + dd * hw + dv * width + du, m)
+                        peak = peak & _beats(x, y, PLATEAU)
     peak = tl.reshape(peak, [SLABS * BLOCK])
     n = tl.sum(peak.to(tl.int32), axis=0)
     if n > 0:

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-INIT = "loco/weights/coarse_cpu/vha2.safetensors"
+INIT = os.environ.get("INIT", "loco/weights/coarse_cpu/vha2.safetensors")  # INIT=path overrides
 
 
 def command(out: Path, steps: int, batch: int, lr: float, seed: int, extra: list[str], val: int) -> list[str]:
