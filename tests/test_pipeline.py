@@ -289,6 +289,29 @@ def test_refiner_can_be_skipped(model, picture):
     assert not np.allclose(np.nan_to_num(a.poses3d), np.nan_to_num(b.poses3d))
 
 
+def test_tf32_switches_are_set_for_the_networks_and_restored(model, picture, monkeypatch):
+    """``Settings.tf32`` reaches PyTorch's switches while the networks run (CUDA reads them there) and the caller's
+    global values come back after the call, whatever they were."""
+    import torch
+
+    seen = []
+    forward = type(model.predictor).forward
+
+    def spy(self, x):
+        seen.append((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32))
+        return forward(self, x)
+
+    monkeypatch.setattr(type(model.predictor), "forward", spy)
+    before = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    a = model.predict(picture)
+    b = model.predict(picture, tf32=True)
+    assert seen == [(False, False), (True, True)]
+    assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == before
+    np.testing.assert_array_equal(a.poses3d, b.poses3d)  # no effect on CPU
+    with pytest.raises(TypeError, match="tf32"):
+        model.predict(picture, tf32="yes")
+
+
 # --------------------------------------------------------------------------------------------- Prediction
 
 
