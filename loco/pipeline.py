@@ -28,7 +28,6 @@ Decisions a user relies on:
 from __future__ import annotations
 
 import contextlib
-
 import json
 import time
 from collections.abc import Sequence
