@@ -239,6 +239,30 @@ def test_exact_border_windows_reach_the_frame_borders(tmp_path):
     assert boxes is None and valid is None
 
 
+def test_windows_per_frame_and_the_batch_masks(tmp_path, monkeypatch):
+    """Step ``t`` slot ``b`` shows frame ``(t // windows_per_frame) * B + b``; the batch's loss masks are
+    :meth:`WindowSampler.valid`'s, window by window (they are now built on the training device)."""
+    cfg = _tiny(tmp_path, small_fraction=0.0, windows_per_frame=3)
+    sampler = WindowSampler(cfg, CoarseVHA(2))
+    asked = []
+    frame = sampler.frame
+    monkeypatch.setattr(sampler, "frame", lambda rank, index: asked.append(index) or frame(rank, index))
+    for step in range(7):
+        vol, inside, boxes, valid = sampler.batch(step, 0, "cpu")
+    assert asked == [(t // 3) * 2 + b for t in range(7) for b in range(2)]
+    # the last batch's masks against valid() for the same windows (the batch's rng replayed)
+    from loco.training.trainer import step_rng
+
+    rng = step_rng(cfg.seed, 6, 0)
+    for b in range(2):
+        (centers, _), small = frame(0, (6 // 3) * 2 + b)
+        box, mask = sampler.valid(*sampler.window(rng, centers, small), small)
+        assert tuple(boxes[b].tolist()) == box
+        torch.testing.assert_close(valid[b], mask, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="windows_per_frame"):
+        WindowSampler(_tiny(tmp_path, windows_per_frame=0), CoarseVHA(2))
+
+
 def test_old_windows_configs_resume_without_exact_borders():
     d = VHAConfig(recipe="windows").to_dict()
     assert VHAConfig.from_dict(d).exact_borders is True

@@ -29,7 +29,7 @@ the Table 2 metric is decided at the peaks. Here
   Predictor's grid, so the network serves both Table 2's full-HD grid and the pipeline's.
 
 Frames come from :class:`~loco.training.vha.FrameCache` (frame ``i`` is a function of ``(seed, i)``; each step shows
-``B`` different frames, each frame in 4 consecutive steps) and window placement from
+``B`` different frames, each frame in ``windows_per_frame`` consecutive steps, 4 by default) and window placement from
 :func:`~loco.training.trainer.step_rng`, so the batches of step ``t`` depend on ``(seed, t)`` only and ``--resume`` is
 bit for bit. Validation: Table 2 on ``val_frames`` full held-out frames at ``image_size`` through
 :meth:`CoarseVHA.reconstruct` (the same function as the exported VHA, 15x cheaper).
