@@ -17,8 +17,9 @@ import time
 
 
 def variants():
-    """``(name, kernel, signature, constexprs)`` for every launch the package makes (a representative subset of
-    the peak kernel's 36 constant combinations: every value of every constant appears)."""
+    """``(name, kernel, signature, constexprs)``: each kernel with the argument types and the GPU block sizes its
+    launcher uses (``_triton_utils.block_size`` on a GPU), over a representative set of its compile-time constants
+    (for the peak search 16 of the 36 combinations, every value of every constant among them)."""
     from loco.kernels import geometry_triton as G
     from loco.kernels import peaks_triton as P
     from loco.kernels import render_triton as R
@@ -42,8 +43,8 @@ def variants():
         "out_ptr": "*fp32", "centers_ptr": "*fp32", "lo_ptr": "*i64", "hi_ptr": "*i64", "channel_ptr": "*i64",
         "depth": "i32", "height": "i32", "width": "i32", "inv_s2": "fp32", "SIDE": "constexpr", "BLOCK": "constexpr",
     }  # fmt: skip
-    for side in (1, 13):
-        yield f"render side={side}", R._render_kernel, render, {"SIDE": side, "BLOCK": 512 if side > 1 else 1}
+    for side in (1, 11):  # radius 0 and the default radius at sigma 2 (floor(2.5 sigma) = 5)
+        yield f"render side={side}", R._render_kernel, render, {"SIDE": side, "BLOCK": 512}
     for (name, kernel), dt, distance in itertools.product(
         (("backproject", G._backproject_kernel), ("project", G._project_kernel)), ("*fp32", "*fp64"), (True, False)
     ):

@@ -91,7 +91,7 @@ def _find_peaks_kernel(
     peak = peak & _beats(x, vp, PLATEAU) & _beats(x, dm, PLATEAU) & _beats(x, dp, PLATEAU)
     if CONN26:
         # nested static ranges (compile-time offsets); a constexpr assigned in a loop body compiles in the
-        # interpreter only ("constexpr cannot be reassigned" from the compiler)
+        # interpreter only ("constexpr cannot be reassigned" from the compiler; tests/test_triton_compile.py)
         for dd in tl.static_range(-1, 2):
             for dv in tl.static_range(-1, 2):
                 for du in tl.static_range(-1, 2):
