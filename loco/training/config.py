@@ -130,8 +130,9 @@ class VHAConfig(TrainConfig):
         fuser_lr_scale: the fuser's and defuser's learning rate is ``lr`` times this (``windows`` only; 1 = one
             parameter group, as before the field existed).
         first_pad, kernel: :class:`~loco.training.coarse.CoarseVHA` kernel sizes.
-        windows_per_frame: each synthetic frame serves this many consecutive steps (``windows`` only): making a
-            frame costs ~20 ms of single-threaded Python, which bounds a GPU's step at large batches.
+        windows_per_frame: each synthetic frame serves this many consecutive steps (``windows`` only; slot ``b`` of
+            step ``t`` shows frame ``(t // windows_per_frame) * B + b``): making a frame costs ~20 ms of
+            single-threaded Python, which bounds a GPU's step at large batches.
     """
 
     version: int = 2

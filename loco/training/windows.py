@@ -54,10 +54,6 @@ __all__ = ["train_vha_windows", "build_coarse", "window_losses", "evaluate_coars
 
 #: Output peaks above this count as detections for the false-peak loss (below the 0.1 test threshold, for margin).
 FP_THRESHOLD = 0.08
-#: The default of ``VHAConfig.windows_per_frame``: each frame is used for windows in this many consecutive steps (slot
-#: ``b`` of step ``t`` shows frame ``(t // 4) * B + b``): ``B`` different frames in every step, one new frame per 4
-#: windows.
-WINDOWS_PER_FRAME = 4
 
 
 def build_coarse(config: VHAConfig) -> CoarseVHA:

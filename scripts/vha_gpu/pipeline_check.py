@@ -56,11 +56,9 @@ def main() -> None:
     ref = cpu.predict(img).poses3d
     print(f"cpu: {len(ref)} people, predict median {timed(lambda: cpu.predict(img), 3, False):.1f} ms")
     gpu = LoCO.from_pretrained("vha2", device="cuda")
-    for tf32 in (True, False):
-        torch.backends.cudnn.allow_tf32 = tf32
-        torch.backends.cuda.matmul.allow_tf32 = tf32
-        got = gpu.predict(img).poses3d
-        ms = timed(lambda: gpu.predict(img), 10, True)
+    for tf32 in (True, False):  # Settings.tf32 (predict sets PyTorch's switches itself; global ones are overridden)
+        got = gpu.predict(img, tf32=tf32).poses3d
+        ms = timed(lambda t=tf32: gpu.predict(img, tf32=t), 10, True)
         print(f"cuda tf32={tf32}: predict median {ms:.1f} ms; vs cpu: {compare(ref, got)}")
 
 
