@@ -263,6 +263,30 @@ def test_windows_per_frame_and_the_batch_masks(tmp_path, monkeypatch):
         WindowSampler(_tiny(tmp_path, windows_per_frame=0), CoarseVHA(2))
 
 
+def test_isolation_weights_count_neighbours_and_steer_the_windows(tmp_path):
+    """``n ** -isolation_power`` with ``n`` the joints within ``isolation_radius`` (itself included), against a brute
+    force count; power 0 keeps the uniform draw (the same rng calls as before the field existed), and a window picks
+    a lone joint far more often than any one joint of a crowd."""
+    from loco.training.windows import isolation_weights
+
+    centers = torch.tensor([[50.0, 10, 10], [50, 10, 15], [52, 12, 11], [51, 9, 10], [200, 30, 40]])
+    cfg = _tiny(tmp_path, isolation_power=1.0, isolation_radius=4.5)
+    n = np.array([sum(float(torch.dist(a, b)) <= 4.5 for b in centers) for a in centers], float)
+    np.testing.assert_allclose(isolation_weights(centers, cfg), (1 / n) / (1 / n).sum())
+    assert n.tolist() == [3, 1, 3, 3, 1]
+    np.testing.assert_allclose(isolation_weights(centers, cfg.replace(isolation_power=2.0)), n**-2 / (n**-2).sum())
+    uniform = WindowSampler(_tiny(tmp_path), CoarseVHA(2))
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    assert [uniform.pick(a, centers) for _ in range(20)] == [int(b.integers(5)) for _ in range(20)]
+    steered = WindowSampler(cfg, CoarseVHA(2))
+    rng = np.random.default_rng(0)
+    counts = np.bincount([steered.pick(rng, centers) for _ in range(4000)], minlength=5)
+    assert counts[4] > 2.5 * counts[[0, 2, 3]].max()
+    for bad in (dict(isolation_power=-1.0), dict(isolation_radius=0.0)):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            WindowSampler(_tiny(tmp_path, **bad), CoarseVHA(2))
+
+
 def test_old_windows_configs_resume_without_exact_borders():
     d = VHAConfig(recipe="windows").to_dict()
     assert VHAConfig.from_dict(d).exact_borders is True

@@ -109,6 +109,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="steps each synthetic frame serves (windows recipe; raise it on a GPU)",
     )
     v.add_argument(
+        "--isolation-power",
+        type=float,
+        default=d.isolation_power,
+        help="windows on a joint pick it with probability ~ (joints within --isolation-radius)^-power (0: uniform)",
+    )
+    v.add_argument("--isolation-radius", type=float, default=d.isolation_radius, help="voxels (see VHAConfig)")
+    v.add_argument(
         "--no-exact-borders",
         dest="exact_borders",
         action="store_false",

@@ -130,6 +130,12 @@ class VHAConfig(TrainConfig):
         fuser_lr_scale: the fuser's and defuser's learning rate is ``lr`` times this (``windows`` only; 1 = one
             parameter group, as before the field existed).
         first_pad, kernel: :class:`~loco.training.coarse.CoarseVHA` kernel sizes.
+        isolation_power, isolation_radius: a window placed on a joint (``person_crop``) picks that joint with
+            probability proportional to ``n ** -isolation_power``, ``n`` counting the frame's joints (any type, itself
+            included) within ``isolation_radius`` voxels of it (depth bins, rows, columns): 0 (the default, and every
+            run before the field existed) picks uniformly. Isolated joints (most of them on near people) are the ones
+            a v2 VHA places worst (``scripts/vha_cpu/localisation.py``), and a crowd of far joints otherwise takes
+            most windows and most of the peak loss.
         windows_per_frame: each synthetic frame serves this many consecutive steps (``windows`` only; slot ``b`` of
             step ``t`` shows frame ``(t // windows_per_frame) * B + b``): making a frame costs ~20 ms of
             single-threaded Python, which bounds a GPU's step at large batches.
@@ -167,6 +173,8 @@ class VHAConfig(TrainConfig):
     first_pad: int = 6
     kernel: int = 5
     windows_per_frame: int = 4
+    isolation_power: float = 0.0
+    isolation_radius: float = 4.5
 
     kind = "vha"
 

@@ -25,6 +25,9 @@ the Table 2 metric is decided at the peaks. Here
   - ``fp``: for every local maximum of the output above 0.08 that is not a target peak of the same joint type,
     ``relu(y(x) - 0.05)`` (summed, divided by the number of target peaks): the false peaks, which on full frames
     are mostly other joint types' joints leaking through the 14-to-1 code;
+* with ``isolation_power`` > 0 a window placed on a joint picks it with probability ``n ** -isolation_power``
+  (:func:`isolation_weights`, ``n`` the frame's joints within ``isolation_radius`` voxels): uniform picks put most
+  windows on crowds of far people, while the joints a v2 VHA places worst are near and isolated ones;
 * a fraction ``small_fraction`` of the frames are at a quarter of ``image_size`` (270 x 480 for full HD), the Code
   Predictor's grid, so the network serves both Table 2's full-HD grid and the pipeline's.
 
@@ -50,7 +53,7 @@ from loco.training.sampler import HeatmapSampler
 from loco.training.trainer import Trainer, seed_everything, step_rng
 from loco.training.vha import VOXEL_THRESHOLDS, FrameCache, _peak_rows, _summary, heldout_volumes
 
-__all__ = ["train_vha_windows", "build_coarse", "window_losses", "evaluate_coarse"]
+__all__ = ["train_vha_windows", "build_coarse", "window_losses", "evaluate_coarse", "isolation_weights"]
 
 #: Output peaks above this count as detections for the false-peak loss (below the 0.1 test threshold, for margin).
 FP_THRESHOLD = 0.08
@@ -115,6 +118,10 @@ class WindowSampler:
         self.per_frame = int(config.windows_per_frame)
         if self.per_frame < 1:
             raise ValueError(f"windows_per_frame must be >= 1, got {config.windows_per_frame}")
+        if not config.isolation_power >= 0:
+            raise ValueError(f"isolation_power must be >= 0, got {config.isolation_power}")
+        if not config.isolation_radius > 0:
+            raise ValueError(f"isolation_radius must be > 0, got {config.isolation_radius}")
         self.caches = {}
 
     def frame(self, rank: int, index: int):
@@ -147,7 +154,7 @@ class WindowSampler:
         else:
             rand_v, rand_u = (0, max(0, grid.height - h)), (0, max(0, grid.width - w))
         if len(centers) and rng.random() < self.config.person_crop:
-            a = centers[int(rng.integers(len(centers)))]
+            a = centers[self.pick(rng, centers)]
             d0 = round(float(a[0]) / self.S - pw / 2 + rng.uniform(-pw / 4, pw / 4))
             v0 = round(float(a[1]) - h / 2 + rng.uniform(-h / 4, h / 4))
             u0 = round(float(a[2]) - w / 2 + rng.uniform(-w / 4, w / 4))
@@ -159,6 +166,13 @@ class WindowSampler:
         if self.config.exact_borders:
             v0, u0 = v0 // self.stride * self.stride, u0 // self.stride * self.stride
         return d0 * self.S, v0, u0
+
+    def pick(self, rng: np.random.Generator, centers: torch.Tensor) -> int:
+        """The joint a window is placed on: uniform, or with ``isolation_power`` > 0 with probability proportional to
+        ``n ** -isolation_power`` (``n``: joints within ``isolation_radius`` voxels, itself included)."""
+        if self.config.isolation_power == 0:
+            return int(rng.integers(len(centers)))
+        return int(rng.choice(len(centers), p=isolation_weights(centers, self.config)))
 
     def box(self, v0: int, u0: int, small: int) -> tuple[int, int, int, int]:
         """The part of the window at ``(v0, u0)`` inside its frame: ``(top, bottom, left, right)`` in the window."""
@@ -228,6 +242,16 @@ class WindowSampler:
             valid_t[b, :, z0:z1, r0:r1, c0:c1] = 1.0
         boxes_t = torch.tensor(boxes, dtype=torch.int64)
         return vol * inside, inside, boxes_t, valid_t
+
+
+def isolation_weights(centers: torch.Tensor, config: VHAConfig) -> np.ndarray:
+    """``(N,)`` probabilities of placing a window on each of a frame's ``(N, 3)`` joint centres
+    (:meth:`WindowSampler.pick`): ``n ** -config.isolation_power`` normalised, ``n`` the joints within
+    ``config.isolation_radius`` voxels (depth bins, rows, columns)."""
+    c = centers.double()
+    n = (torch.cdist(c, c) <= config.isolation_radius).sum(1).double()
+    w = n.pow(-config.isolation_power).numpy()
+    return w / w.sum()
 
 
 def _interior(x: torch.Tensor, md: int, ms: int) -> torch.Tensor:
