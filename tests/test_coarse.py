@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from loco.models._hub import WEIGHTS_DIR
-from loco.training.coarse import CoarseVHA, from_tied, load_coarse
+from loco.training.coarse import CoarseVHA, from_tied, load_coarse, resolve_coarse
 from loco.training.tied import CPU_CHECKPOINTS, TiedVHA, load_tied
 
 
@@ -57,6 +57,14 @@ def test_save_load_round_trip(tmp_path):
     assert again.config == model.config
     for (ka, va), (kb, vb) in zip(model.state_dict().items(), again.state_dict().items()):
         assert ka == kb and torch.equal(va, vb)
+    # a run folder, the file itself and a bundled name resolve; anything else names what was expected
+    (tmp_path / "run").mkdir()
+    model.save(tmp_path / "run" / "coarse.safetensors", {"step": 7})
+    assert resolve_coarse(tmp_path / "run") == tmp_path / "run" / "coarse.safetensors"
+    assert resolve_coarse(tmp_path / "m.safetensors") == tmp_path / "m.safetensors"
+    assert resolve_coarse("vha2").name == "vha2.safetensors" and load_coarse("vha2").version == 2
+    with pytest.raises(FileNotFoundError, match="no CoarseVHA at 'nope'"):
+        load_coarse("nope")
 
 
 def test_committed_tied_checkpoint_converts():

@@ -41,16 +41,36 @@ from loco.models import VHA
 from loco.models.vha import VHA_VERSIONS
 from loco.skeleton import NUM_JOINTS
 
-__all__ = ["CoarseVHA", "from_tied", "load_coarse"]
+__all__ = ["CoarseVHA", "from_tied", "load_coarse", "resolve_coarse"]
+
+
+def resolve_coarse(spec: str | Path) -> Path:
+    """The CoarseVHA file ``spec`` names: a run folder (its ``coarse.safetensors``), a file, or the name of a bundled
+    one in ``loco/weights/coarse_cpu`` (e.g. ``"vha2"``)."""
+    from loco.models._hub import WEIGHTS_DIR
+
+    path = Path(spec)
+    if path.is_dir():
+        path = path / "coarse.safetensors"
+    elif not path.is_file():
+        path = WEIGHTS_DIR / "coarse_cpu" / f"{spec}.safetensors"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no CoarseVHA at {spec!r}: expected a run folder holding coarse.safetensors, a .safetensors file or a "
+            f"name in {WEIGHTS_DIR / 'coarse_cpu'}"
+        )
+    return path
 
 
 def load_coarse(path: str | Path) -> CoarseVHA:
-    """A :class:`CoarseVHA` from a safetensors file written by :meth:`CoarseVHA.save` (config in its metadata)."""
+    """A :class:`CoarseVHA` written by :meth:`CoarseVHA.save` (config in its metadata): a file, a run folder or a
+    bundled name (:func:`resolve_coarse`)."""
     import json
 
     from safetensors import safe_open
     from safetensors.torch import load_file
 
+    path = resolve_coarse(path)
     with safe_open(str(path), "pt") as f:
         meta = f.metadata() or {}
     config = json.loads(meta.get("config", "{}"))

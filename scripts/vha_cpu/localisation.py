@@ -9,26 +9,19 @@ CKPT as in table2.py (a run folder, a coarse.safetensors file or a name in loco/
 """
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from loco.models._hub import WEIGHTS_DIR
 from loco.skeleton import JOINT_NAMES
 from loco.training.coarse import load_coarse
 from loco.training.vha import _peak_rows, heldout_volumes
 
-src = Path(sys.argv[1])
-if src.is_dir():
-    src = src / "coarse.safetensors"
-elif not src.is_file():
-    src = WEIGHTS_DIR / "coarse_cpu" / f"{sys.argv[1]}.safetensors"
 args = [a for a in sys.argv[2:] if not a.startswith("--")]
 frames = int(args[0]) if args else 4
 torch.set_num_threads(int(args[1]) if len(args) > 1 else 1)
-model = load_coarse(src).eval()
+model = load_coarse(sys.argv[1]).eval()
 BANDS = [(0, 30), (30, 60), (60, 100), (100, 160), (160, 316)]
 
 

@@ -10,23 +10,16 @@ Same frames and protocol as :func:`loco.training.vha.evaluate_vha` (which runs t
 import json
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-from loco.models._hub import WEIGHTS_DIR
 from loco.training.coarse import load_coarse
 from loco.training.windows import evaluate_coarse
 
 torch.set_num_threads(2)
-src = Path(sys.argv[1])
-if src.is_dir():
-    src = src / "coarse.safetensors"
-elif not src.is_file():
-    src = WEIGHTS_DIR / "coarse_cpu" / f"{sys.argv[1]}.safetensors"
 full_n = int(sys.argv[2]) if len(sys.argv) > 2 else 16
 small_n = int(sys.argv[3]) if len(sys.argv) > 3 else 64
-model = load_coarse(src).eval()
+model = load_coarse(sys.argv[1]).eval()
 out = {}
 for key, size, n in (("table2_1080x1920", (1080, 1920), full_n), ("table2_270x480", (270, 480), small_n)):
     if n <= 0:
