@@ -133,9 +133,9 @@ class VHAConfig(TrainConfig):
         isolation_power, isolation_radius: a window placed on a joint (``person_crop``) picks that joint with
             probability proportional to ``n ** -isolation_power``, ``n`` counting the frame's joints (any type, itself
             included) within ``isolation_radius`` voxels of it (depth bins, rows, columns): 0 (the default, and every
-            run before the field existed) picks uniformly. Isolated joints (most of them on near people) are the ones
-            a v2 VHA places worst (``scripts/vha_cpu/localisation.py``), and a crowd of far joints otherwise takes
-            most windows and most of the peak loss.
+            run before the field existed) picks uniformly. Near and isolated joints are the ones a v2 VHA places
+            worst (``scripts/vha_cpu/localisation.py``), while uniform picks give most windows to crowds of far
+            joints.
         windows_per_frame: each synthetic frame serves this many consecutive steps (``windows`` only; slot ``b`` of
             step ``t`` shows frame ``(t // windows_per_frame) * B + b``): making a frame costs ~20 ms of
             single-threaded Python, which bounds a GPU's step at large batches.

@@ -25,9 +25,10 @@ the Table 2 metric is decided at the peaks. Here
   - ``fp``: for every local maximum of the output above 0.08 that is not a target peak of the same joint type,
     ``relu(y(x) - 0.05)`` (summed, divided by the number of target peaks): the false peaks, which on full frames
     are mostly other joint types' joints leaking through the 14-to-1 code;
-* with ``isolation_power`` > 0 a window placed on a joint picks it with probability ``n ** -isolation_power``
-  (:func:`isolation_weights`, ``n`` the frame's joints within ``isolation_radius`` voxels): uniform picks put most
-  windows on crowds of far people, while the joints a v2 VHA places worst are near and isolated ones;
+* with ``isolation_power`` > 0 a window placed on a joint picks it with probability proportional to
+  ``n ** -isolation_power`` (:func:`isolation_weights`, ``n`` the frame's joints within ``isolation_radius`` voxels):
+  uniform picks put most windows on crowds of far people, while the joints a v2 VHA places worst are near and
+  isolated ones;
 * a fraction ``small_fraction`` of the frames are at a quarter of ``image_size`` (270 x 480 for full HD), the Code
   Predictor's grid, so the network serves both Table 2's full-HD grid and the pipeline's.
 
