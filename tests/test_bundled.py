@@ -64,6 +64,25 @@ def test_bundled_vha_is_the_checkpoint_it_names(name):
         torch.testing.assert_close(vha(x), ref(x), rtol=0.02, atol=0.01)
 
 
+@pytest.mark.parametrize("name", BUNDLED_VHAS or ["none"])
+def test_bundled_vha_decodes_an_empty_frame_to_no_peak(name):
+    """A frame without people (held-out frame 28 of Table 2's 32 is one) must decode to no peak: the output there is
+    the network's biases alone. A v2 stage (Z2) that put a peak above 0.1 near depth bin 311 there scored F1 0 on that
+    frame, 3.1 points of a 32-frame mean, and was not bundled (``scripts/vha_cpu/README.md``). Its spurious peaks lie
+    at the bottom corners of a 68 x 120 grid (and of 136 x 240), not of the pipeline's 34 x 60: this grid catches it."""
+    from loco import ops
+    from loco.models import VHA
+
+    if name == "none":
+        pytest.skip("no bundled VHA in this copy")
+    vha = VHA.from_pretrained(name).float().eval()
+    with torch.no_grad():
+        out = vha(torch.zeros(1, 14, 316, 68, 120))  # a 540x960 frame's grid
+    peaks = ops.find_peaks(out.contiguous(), threshold=0.1)
+    top = float(out.max())
+    assert len(peaks.joint) == 0, f"{name}: {len(peaks.joint)} peaks on an empty frame, output max {top:.3f}"
+
+
 @needs_vha2
 def test_bundled_pipeline_decodes_with_the_vha_its_predictor_was_trained_for():
     """A Code Predictor regresses one VHA's code: the pipeline must pair it with that VHA, not another v2."""
