@@ -5,7 +5,8 @@ between two runs' means (the JTA protocol averages per-frame F1, so one frame of
 
 CKPT as in table2.py (a run folder, a coarse.safetensors file or a name in loco/weights/coarse_cpu). Prints, per
 held-out full-HD frame (seed 10000), its target peak count and each network's F1@0 / F1@2 with precision and recall
-at 2 voxels; then each network's output maximum and peak count on an all-zero 316 x 136 x 240 volume.
+at 2 voxels; then each network's output maximum and peak count on an all-zero volume of the frames' grid (316 x 135 x
+240).
 """
 
 import argparse
@@ -38,6 +39,6 @@ with torch.no_grad():
             row.append(f"{name} {s['f1@0']:.1f}/{s['f1@2']:.1f} P2 {s['precision@2']:.1f} R2 {s['recall@2']:.1f}")
         print(f"frame {i}: {len(gt)} peaks | " + " | ".join(row), flush=True)
     for name, m in models.items():
-        rec = m.reconstruct(torch.zeros(1, m.joints, m.P * m.S, 136, 240))
+        rec = m.reconstruct(torch.zeros_like(vol[:, :, : m.P * m.S]))  # the held-out frames' grid
         peaks = ops.find_peaks(rec.float().contiguous(), threshold=0.1)
         print(f"{name} on an empty volume: output max {float(rec.max()):.3f}, {len(peaks.joint)} peaks above 0.1")
