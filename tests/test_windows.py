@@ -287,6 +287,49 @@ def test_isolation_weights_count_neighbours_and_steer_the_windows(tmp_path):
             WindowSampler(_tiny(tmp_path, **bad), CoarseVHA(2))
 
 
+def test_grid_jitter_trains_every_bottom_and_right_border_and_end_windows_reach_the_volume_ends(tmp_path):
+    """``grid_jitter`` cuts each window's frame by 0..stride-1 rows/columns at the bottom/right: the batch's boxes and
+    loss masks are those of the cut frame (replayed from the same rng), every residue of the frame size modulo the
+    stride appears at the bottom border, and nothing is drawn without it (the old rng stream). ``end_windows`` puts
+    that fraction of the windows at the volume's first or last code positions."""
+    from loco.training.trainer import step_rng
+
+    cfg = _tiny(tmp_path, small_fraction=0.0, person_crop=0.0, grid_jitter=True)
+    sampler = WindowSampler(cfg, CoarseVHA(2))
+    gh, gw = sampler.size(0)
+    bottoms, rights = set(), set()
+    for step in range(60):
+        vol, inside, boxes, valid = sampler.batch(step, 0, "cpu")
+        rng = step_rng(cfg.seed, step, 0)
+        for b in range(2):
+            (centers, _), small = sampler.frame(0, (step // 4) * 2 + b)
+            size = sampler.trimmed(rng, small)
+            assert gh - 4 < size[0] <= gh and gw - 4 < size[1] <= gw
+            d0, v0, u0 = sampler.window(rng, centers, small, size)
+            box, mask = sampler.valid(d0, v0, u0, small, size)
+            assert tuple(boxes[b].tolist()) == box
+            torch.testing.assert_close(valid[b], mask, rtol=0, atol=0)
+            t, btm, lft, r = box
+            assert torch.all(inside[b, ..., btm:, :] == 0) and torch.all(inside[b, ..., :, r:] == 0)
+            assert v0 + btm <= size[0] and u0 + r <= size[1]
+            if v0 + 16 >= size[0]:
+                bottoms.add(size[0] % 4)
+            if u0 + 16 >= size[1]:
+                rights.add(size[1] % 4)
+    assert bottoms == {0, 1, 2, 3} and rights == {0, 1, 2, 3}
+    plain = WindowSampler(_tiny(tmp_path, small_fraction=0.0), CoarseVHA(2))
+    rng, ref = np.random.default_rng(5), np.random.default_rng(5)
+    assert plain.trimmed(rng, 0) is None and rng.random() == ref.random()
+    ends = WindowSampler(_tiny(tmp_path, small_fraction=0.0, end_windows=0.5), CoarseVHA(2))
+    rng = np.random.default_rng(1)
+    (centers, _), small = ends.frame(0, 0)
+    d0s = [ends.window(rng, centers, small)[0] // 4 for _ in range(400)]
+    at_ends = np.isin(d0s, [0, ends.P - 6]).mean()
+    assert 0.4 < at_ends < 0.6, at_ends
+    with pytest.raises(ValueError, match="end_windows"):
+        WindowSampler(_tiny(tmp_path, end_windows=1.5), CoarseVHA(2))
+
+
 def test_old_windows_configs_resume_without_exact_borders():
     d = VHAConfig(recipe="windows").to_dict()
     assert VHAConfig.from_dict(d).exact_borders is True

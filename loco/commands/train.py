@@ -116,6 +116,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     v.add_argument("--isolation-radius", type=float, default=d.isolation_radius, help="voxels (see VHAConfig)")
     v.add_argument(
+        "--grid-jitter",
+        action="store_true",
+        help="cut each window's frame by 0..stride-1 rows/columns at the bottom/right (every frame size is trained)",
+    )
+    v.add_argument(
+        "--end-windows",
+        type=float,
+        default=d.end_windows,
+        help="fraction of windows at the volume's first or last code positions (default: %(default)s)",
+    )
+    v.add_argument(
         "--no-exact-borders",
         dest="exact_borders",
         action="store_false",

@@ -136,6 +136,12 @@ class VHAConfig(TrainConfig):
             run before the field existed) picks uniformly. Near and isolated joints are the ones a v2 VHA places
             worst (``scripts/vha_cpu/localisation.py``), while uniform picks give most windows to crowds of far
             joints.
+        grid_jitter: cut each window's frame by ``0 .. stride - 1`` rows at the bottom and columns at the right
+            (``windows`` only, :meth:`~loco.training.windows.WindowSampler.trimmed`), so every frame size modulo the
+            VHA stride is trained at those borders, not just the training grids' (135 and 34 rows). Off (the default,
+            and every run before the field existed) draws nothing, so old runs resume bit for bit.
+        end_windows: fraction of the windows placed at the volume's first or last code positions, anywhere in the
+            frame (``windows`` only; 0, the default, draws nothing).
         windows_per_frame: each synthetic frame serves this many consecutive steps (``windows`` only; slot ``b`` of
             step ``t`` shows frame ``(t // windows_per_frame) * B + b``): making a frame costs ~20 ms of
             single-threaded Python, which bounds a GPU's step at large batches.
@@ -175,6 +181,8 @@ class VHAConfig(TrainConfig):
     windows_per_frame: int = 4
     isolation_power: float = 0.0
     isolation_radius: float = 4.5
+    grid_jitter: bool = False
+    end_windows: float = 0.0
 
     kind = "vha"
 

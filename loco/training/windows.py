@@ -29,6 +29,12 @@ the Table 2 metric is decided at the peaks. Here
   ``n ** -isolation_power`` (:func:`isolation_weights`, ``n`` the frame's joints within ``isolation_radius`` voxels):
   uniform picks put most windows on crowds of far people, while the joints a v2 VHA places worst are near and
   isolated ones;
+* with ``grid_jitter`` each window's frame is cut by ``0 .. stride - 1`` rows at the bottom and columns at the right
+  (:meth:`WindowSampler.trimmed`): full-HD frames have 135 rows and the pipeline's 34, 3 and 2 modulo the v2
+  stride of 4, so a grid whose height is a multiple of 4 (540 x 960's 68 rows, or 136) has a bottom border the
+  network never trained on, where stage Y3's biases alone made peaks on an empty volume; ``end_windows`` places
+  that fraction of the windows at the volume's first or last code positions (anywhere in the frame), where the
+  same spurious peaks sat (depth bins 311-312) and which windows on people rarely reach;
 * a fraction ``small_fraction`` of the frames are at a quarter of ``image_size`` (270 x 480 for full HD), the Code
   Predictor's grid, so the network serves both Table 2's full-HD grid and the pipeline's.
 
@@ -123,6 +129,8 @@ class WindowSampler:
             raise ValueError(f"isolation_power must be >= 0, got {config.isolation_power}")
         if not config.isolation_radius > 0:
             raise ValueError(f"isolation_radius must be > 0, got {config.isolation_radius}")
+        if not 0 <= config.end_windows <= 1:
+            raise ValueError(f"end_windows must be in [0, 1], got {config.end_windows}")
         self.caches = {}
 
     def frame(self, rank: int, index: int):
@@ -136,8 +144,26 @@ class WindowSampler:
             )
         return self.caches[key](index), small
 
-    def window(self, rng: np.random.Generator, centers: torch.Tensor, small: int) -> tuple[int, int, int]:
+    def size(self, small: int) -> tuple[int, int]:
+        """The ``(H', W')`` grid of the frames of kind ``small``."""
         grid = self.samplers[small].grid
+        return grid.height, grid.width
+
+    def trimmed(self, rng: np.random.Generator, small: int) -> tuple[int, int] | None:
+        """With ``grid_jitter``, the frame's grid cut by ``0 .. stride - 1`` rows at the bottom and columns at the
+        right (drawn from ``rng``), so the network meets every residue of the frame size modulo its stride at those
+        borders; ``None`` (the whole grid, no draw) without."""
+        if not self.config.grid_jitter:
+            return None
+        gh, gw = self.size(small)
+        return gh - int(rng.integers(self.stride)), gw - int(rng.integers(self.stride))
+
+    def window(
+        self, rng: np.random.Generator, centers: torch.Tensor, small: int, size: tuple[int, int] | None = None
+    ) -> tuple[int, int, int]:
+        """The window's first bin, row and column ``(d0, v0, u0)`` in a frame of kind ``small`` whose grid is
+        ``size`` (default: the whole grid, :meth:`trimmed`)."""
+        gh, gw = size or self.size(small)
         h, w = self.crop
         pw = self.config.window_depth
         if self.config.exact_borders:
@@ -148,13 +174,17 @@ class WindowSampler:
         else:
             # windows may overhang the frame border by the loss margin only; random ones lie inside the frame
             ov_h = ov_w = self.config.margin
-        lo_v, hi_v = -ov_h, max(-ov_h, grid.height - h + ov_h)
-        lo_u, hi_u = -ov_w, max(-ov_w, grid.width - w + ov_w)
+        lo_v, hi_v = -ov_h, max(-ov_h, gh - h + ov_h)
+        lo_u, hi_u = -ov_w, max(-ov_w, gw - w + ov_w)
         if self.config.exact_borders:
             rand_v, rand_u = (lo_v, hi_v), (lo_u, hi_u)
         else:
-            rand_v, rand_u = (0, max(0, grid.height - h)), (0, max(0, grid.width - w))
-        if len(centers) and rng.random() < self.config.person_crop:
+            rand_v, rand_u = (0, max(0, gh - h)), (0, max(0, gw - w))
+        if self.config.end_windows > 0 and rng.random() < self.config.end_windows:
+            # at the volume's first or last code positions (far: mostly empty), anywhere in the frame
+            d0 = self.P - pw if rng.random() < 0.5 else 0
+            v0, u0 = int(rng.integers(rand_v[0], rand_v[1] + 1)), int(rng.integers(rand_u[0], rand_u[1] + 1))
+        elif len(centers) and rng.random() < self.config.person_crop:
             a = centers[self.pick(rng, centers)]
             d0 = round(float(a[0]) / self.S - pw / 2 + rng.uniform(-pw / 4, pw / 4))
             v0 = round(float(a[1]) - h / 2 + rng.uniform(-h / 4, h / 4))
@@ -175,31 +205,36 @@ class WindowSampler:
             return int(rng.integers(len(centers)))
         return int(rng.choice(len(centers), p=isolation_weights(centers, self.config)))
 
-    def box(self, v0: int, u0: int, small: int) -> tuple[int, int, int, int]:
-        """The part of the window at ``(v0, u0)`` inside its frame: ``(top, bottom, left, right)`` in the window."""
-        grid = self.samplers[small].grid
+    def box(self, v0: int, u0: int, small: int, size: tuple[int, int] | None = None) -> tuple[int, int, int, int]:
+        """The part of the window at ``(v0, u0)`` inside its frame (grid ``size``, default the whole grid):
+        ``(top, bottom, left, right)`` in the window."""
+        gh, gw = size or self.size(small)
         h, w = self.crop
-        return max(0, -v0), min(h, grid.height - v0), max(0, -u0), min(w, grid.width - u0)
+        return max(0, -v0), min(h, gh - v0), max(0, -u0), min(w, gw - u0)
 
-    def valid(self, d0: int, v0: int, u0: int, small: int) -> tuple[tuple[int, int, int, int], torch.Tensor]:
+    def valid(
+        self, d0: int, v0: int, u0: int, small: int, size: tuple[int, int] | None = None
+    ) -> tuple[tuple[int, int, int, int], torch.Tensor]:
         """The window's part inside its frame (:meth:`box`) and the voxels its loss counts ``(1, S*Pw, h, w)``:
         inside the frame and away from the window's edges by the margins, except at edges that are the frame's (or
         the volume's first or last bin), which the exact forward reproduces."""
-        box, (z0, z1, r0, r1, c0, c1) = self._valid_box(d0, v0, u0, small)
+        box, (z0, z1, r0, r1, c0, c1) = self._valid_box(d0, v0, u0, small, size)
         mask = torch.zeros(1, self.depth, *self.crop)
         mask[:, z0:z1, r0:r1, c0:c1] = 1.0
         return box, mask
 
-    def _valid_box(self, d0: int, v0: int, u0: int, small: int) -> tuple[tuple, tuple]:
+    def _valid_box(
+        self, d0: int, v0: int, u0: int, small: int, size: tuple[int, int] | None = None
+    ) -> tuple[tuple, tuple]:
         """:meth:`valid` as ``(box, (z0, z1, r0, r1, c0, c1))``: the loss counts ``[z0:z1, r0:r1, c0:c1]``."""
-        grid = self.samplers[small].grid
+        gh, gw = size or self.size(small)
         h, w = self.crop
-        top, bottom, left, right = self.box(v0, u0, small)
+        top, bottom, left, right = self.box(v0, u0, small, size)
         ms, md = self.config.margin, self.config.depth_margin
         r0 = top if v0 <= 0 else ms
-        r1 = bottom if v0 + h >= grid.height else h - ms
+        r1 = bottom if v0 + h >= gh else h - ms
         c0 = left if u0 <= 0 else ms
-        c1 = right if u0 + w >= grid.width else w - ms
+        c1 = right if u0 + w >= gw else w - ms
         z0 = 0 if d0 == 0 else md
         z1 = self.depth if d0 + self.depth >= self.S * self.P else self.depth - md
         return (top, bottom, left, right), (z0, z1, r0, r1, c0, c1)
@@ -214,15 +249,16 @@ class WindowSampler:
         inside = torch.zeros(b_n, 1, 1, *self.crop)
         for b in range(b_n):
             (centers, joints), small = self.frame(rank, (step // self.per_frame) * b_n + b)
-            d0, v0, u0 = self.window(rng, centers, small)
+            size = self.trimmed(rng, small)
+            d0, v0, u0 = self.window(rng, centers, small, size)
             c = torch.round(centers) if self.config.snap else centers
             cs.append(c - torch.tensor([float(d0), float(v0), float(u0)]))
             js.append(joints)
             bs.append(torch.full((len(joints),), b, dtype=torch.int64))
-            top, bottom, left, right = self.box(v0, u0, small)
+            top, bottom, left, right = self.box(v0, u0, small, size)
             inside[b, :, :, top:bottom, left:right] = 1.0
             if self.config.exact_borders:
-                box, ranges = self._valid_box(d0, v0, u0, small)
+                box, ranges = self._valid_box(d0, v0, u0, small, size)
                 boxes.append(box)
                 valid.append(ranges)
         # rendered on the training device (the Triton kernel on CUDA): only the joints travel, not the volume
