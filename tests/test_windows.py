@@ -330,6 +330,41 @@ def test_grid_jitter_trains_every_bottom_and_right_border_and_end_windows_reach_
         WindowSampler(_tiny(tmp_path, end_windows=1.5), CoarseVHA(2))
 
 
+def test_empty_loss_sees_bias_peaks_and_training_with_it_resumes_bit_for_bit(tmp_path):
+    """``empty_loss`` is the output above 0.02 on an all-zero volume (the whole-volume function, its size drawn from
+    the step's own rng stream): 0 for an identity-initialised network, positive once a bias lights the output, and a
+    gradient step lowers it; a run with ``empty_weight`` resumes bit for bit."""
+    from loco.training.trainer import step_rng
+    from loco.training.vha import train_vha
+    from loco.training.windows import EMPTY_MARGIN, EMPTY_SIZES, empty_loss
+
+    cfg = _tiny(tmp_path, empty_weight=1.0)
+    m = CoarseVHA(2).identity_init()
+    with torch.no_grad():
+        for conv in (m.fuser[0], m.fuser[2], m.defuser[0], m.defuser[2]):
+            conv.bias.zero_()  # every bias 0: zeros in, zeros out
+    assert float(empty_loss(m, 0, cfg)) == 0.0
+    with torch.no_grad():
+        m.biases["d3"][1] = 0.3  # phase 1 of every code position, every joint: a bias peak
+    loss = empty_loss(m, 3, cfg)
+    h, w = step_rng(cfg.seed, 3, 0, stream=1).integers(EMPTY_SIZES[0], EMPTY_SIZES[1] + 1, size=2)
+    ref = m.reconstruct(torch.zeros(1, 14, 316, int(h), int(w)))
+    torch.testing.assert_close(loss, (ref - EMPTY_MARGIN).clamp_min(0).sum())
+    assert float(loss) > 0
+    loss.backward()
+    with torch.no_grad():
+        for p in m.parameters():
+            if p.grad is not None:
+                p -= 1e-3 * p.grad
+    assert float(empty_loss(m, 3, cfg)) < float(loss)
+    full = train_vha(_tiny(tmp_path / "a", empty_weight=1.0))
+    run = _tiny(tmp_path / "b", empty_weight=1.0)
+    train_vha(run, stop_at=2)
+    resumed = train_vha(run, resume=run.out)
+    a, b = full.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_old_windows_configs_resume_without_exact_borders():
     d = VHAConfig(recipe="windows").to_dict()
     assert VHAConfig.from_dict(d).exact_borders is True

@@ -127,6 +127,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fraction of windows at the volume's first or last code positions (default: %(default)s)",
     )
     v.add_argument(
+        "--empty-weight",
+        type=float,
+        default=d.empty_weight,
+        help="weight of a penalty on the output above 0.02 for an all-zero volume (default: %(default)s, off)",
+    )
+    v.add_argument(
         "--no-exact-borders",
         dest="exact_borders",
         action="store_false",

@@ -142,6 +142,9 @@ class VHAConfig(TrainConfig):
             and every run before the field existed) draws nothing, so old runs resume bit for bit.
         end_windows: fraction of the windows placed at the volume's first or last code positions, anywhere in the
             frame (``windows`` only; 0, the default, draws nothing).
+        empty_weight: weight of a penalty on the output above 0.02 for an all-zero volume of the whole depth and a
+            small random grid, drawn each step (``windows`` only, :func:`~loco.training.windows.empty_loss`): a frame
+            without people must decode to no peak. 0 (the default) adds nothing.
         windows_per_frame: each synthetic frame serves this many consecutive steps (``windows`` only; slot ``b`` of
             step ``t`` shows frame ``(t // windows_per_frame) * B + b``): making a frame costs ~20 ms of
             single-threaded Python, which bounds a GPU's step at large batches.
@@ -183,6 +186,7 @@ class VHAConfig(TrainConfig):
     isolation_radius: float = 4.5
     grid_jitter: bool = False
     end_windows: float = 0.0
+    empty_weight: float = 0.0
 
     kind = "vha"
 
