@@ -3,6 +3,7 @@ misplaced and false peaks, training resumes bit for bit, and ``loco train vha --
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -358,6 +359,8 @@ def test_empty_loss_sees_bias_peaks_and_training_with_it_resumes_bit_for_bit(tmp
                 p -= 1e-3 * p.grad
     assert float(empty_loss(m, 3, cfg)) < float(loss)
     full = train_vha(_tiny(tmp_path / "a", empty_weight=1.0))
+    logged = [json.loads(x) for x in (tmp_path / "a" / "win" / "log.jsonl").read_text().splitlines()]
+    assert all("empty" in r for r in logged if "loss" in r)
     run = _tiny(tmp_path / "b", empty_weight=1.0)
     train_vha(run, stop_at=2)
     resumed = train_vha(run, resume=run.out)

@@ -462,6 +462,8 @@ def train_vha_windows(config: VHAConfig, resume: str | None = None, stop_at: int
     def batch_fn(step: int, rank: int, world: int, device):
         return sampler.batch(step, rank, device)
 
+    last_empty = [0.0]
+
     def loss_fn(net, batch, step):
         vol, inside, boxes, valid = batch
         core = net.module if hasattr(net, "module") else net
@@ -469,10 +471,13 @@ def train_vha_windows(config: VHAConfig, resume: str | None = None, stop_at: int
         out = net(vol) if boxes is None else net(vol, boxes)
         terms = window_losses(out, vol, inside, config, valid)
         loss = terms.pop("loss")
-        if config.empty_weight > 0 and step % EMPTY_EVERY == 0:
-            empty = empty_loss(core, step, config)
-            loss = loss + config.empty_weight * empty
-            terms["empty"] = empty.detach()
+        if config.empty_weight > 0:
+            if step % EMPTY_EVERY == 0:
+                empty = empty_loss(core, step, config)
+                loss = loss + config.empty_weight * empty
+                last_empty[0] = float(empty.detach())
+            # the latest value: the log's steps (multiples of log_every, counted from 1) rarely compute it
+            terms["empty"] = last_empty[0]
         return loss, {k: float(v) for k, v in terms.items()}
 
     def validate(net, step):
