@@ -2,7 +2,7 @@
 
     python scripts/vha_cpu/evaluate.py CKPT [FRAMES]      # CKPT: a .safetensors file or a name, e.g. C3_300
 
-Evaluates the exported ``VHA`` (``TiedVHA.to_vha()``, float32) on FRAMES full 1080x1920 frames (grid 316x136x240)
+Evaluates the exported ``VHA`` (``TiedVHA.to_vha()``, float32) on FRAMES full 1080x1920 frames (grid 316x135x240)
 and on 4*FRAMES full 270x480 frames (grid 316x34x60, the pipeline's), with ``loco.training.vha.evaluate_vha``.
 """
 import json, sys, time
