@@ -190,17 +190,17 @@ class WindowSampler:
             rand_v, rand_u = (lo_v, hi_v), (lo_u, hi_u)
         else:
             rand_v, rand_u = (0, max(0, gh - h)), (0, max(0, gw - w))
-        if self.config.end_windows > 0 and rng.random() < self.config.end_windows:
-            # at the volume's first or last code positions (far: mostly empty), anywhere in the frame
-            d0 = self.P - pw if rng.random() < 0.5 else 0
-            v0, u0 = int(rng.integers(rand_v[0], rand_v[1] + 1)), int(rng.integers(rand_u[0], rand_u[1] + 1))
-        elif len(centers) and rng.random() < self.config.person_crop:
+        at_end = self.config.end_windows > 0 and rng.random() < self.config.end_windows
+        if not at_end and len(centers) and rng.random() < self.config.person_crop:
             a = centers[self.pick(rng, centers)]
             d0 = round(float(a[0]) / self.S - pw / 2 + rng.uniform(-pw / 4, pw / 4))
             v0 = round(float(a[1]) - h / 2 + rng.uniform(-h / 4, h / 4))
             u0 = round(float(a[2]) - w / 2 + rng.uniform(-w / 4, w / 4))
         else:
-            d0 = int(rng.integers(0, self.P - pw + 1))
+            if at_end:  # the volume's first or last code positions (the far end is mostly empty)
+                d0 = self.P - pw if rng.random() < 0.5 else 0
+            else:
+                d0 = int(rng.integers(0, self.P - pw + 1))
             v0, u0 = int(rng.integers(rand_v[0], rand_v[1] + 1)), int(rng.integers(rand_u[0], rand_u[1] + 1))
         d0 = int(np.clip(d0, 0, self.P - pw))
         v0, u0 = int(np.clip(v0, lo_v, hi_v)), int(np.clip(u0, lo_u, hi_u))
