@@ -354,7 +354,7 @@ class Trainer:
 
             bar = tqdm(total=end, initial=self.state.step, desc=f"train {cfg.kind}", dynamic_ncols=True)
         last_ckpt = time.monotonic()
-        window_t, window_n, loss_sum = time.monotonic(), 0, 0.0
+        window_t, window_n, loss_sum, grad_max = time.monotonic(), 0, 0.0, 0.0
         with _StopFlag() as flag:
             while self.state.step < end:
                 step = self.state.step
@@ -367,7 +367,10 @@ class Trainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                    norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                else:
+                    norm = torch.nn.utils.get_total_norm([p.grad for p in self.model.parameters() if p.grad is not None])
+                grad_max = max(grad_max, float(norm))
                 self.optimizer.step()
                 self.state.step += 1
                 self.state.elapsed_s += time.monotonic() - t0
@@ -388,10 +391,12 @@ class Trainer:
                             "lr": lr_at(cfg, step),
                             "steps_per_s": window_n / max(1e-9, now - window_t),
                             "elapsed_s": round(self.state.elapsed_s, 1),
+                            # the largest global gradient norm of the window's steps, before clipping
+                            "grad_norm_max": grad_max,
                             **{k: float(v) for k, v in info.items()},
                         }
                     )
-                    window_t, window_n, loss_sum = now, 0, 0.0
+                    window_t, window_n, loss_sum, grad_max = now, 0, 0.0, 0.0
                 if cfg.val_every and self.state.step % cfg.val_every == 0 and self.state.step < end:
                     self.run_validation()
                 due = (cfg.ckpt_every and self.state.step % cfg.ckpt_every == 0) or (
