@@ -369,7 +369,8 @@ class Trainer:
                 if cfg.grad_clip > 0:
                     norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
                 else:
-                    norm = torch.nn.utils.get_total_norm([p.grad for p in self.model.parameters() if p.grad is not None])
+                    grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+                    norm = torch.nn.utils.get_total_norm(grads)
                 grad_max = max(grad_max, float(norm))
                 self.optimizer.step()
                 self.state.step += 1
