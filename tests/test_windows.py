@@ -454,3 +454,50 @@ def test_window_loss_gradient_is_autograds(tmp_path, exact):
     assert float(terms["loss"].detach()) == pytest.approx(
         float(terms["mse"]) + 1.7 * float(terms["peak"]) + 0.6 * float(terms["fp"]), rel=1e-6
     )
+
+
+def _ddp_empty_worker(rank: int, init: str, out: str) -> None:
+    """One of two gloo ranks: the windows recipe's loss (:func:`train_vha_windows`'s ``loss_fn``: the window term
+    through the DDP wrapper, ``empty_loss`` through the unwrapped module) against the same gradient computed without
+    DDP: the mean of the two ranks' window gradients plus the (rank-independent) empty term's."""
+    import torch.distributed as dist
+
+    from loco.training.windows import empty_loss
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init}", rank=rank, world_size=2)
+    try:
+        cfg = VHAConfig(recipe="windows", empty_weight=1.0)
+        torch.manual_seed(0)
+        core = CoarseVHA(2).identity_init()
+        with torch.no_grad():
+            for p in core.parameters():
+                p.add_(0.01 * torch.randn_like(p))
+            core.biases["d3"][1] = 0.3  # a bias peak, so the empty term has a gradient
+        windows = [torch.rand(1, 14, 4 * core.S, 8, 8, generator=torch.Generator().manual_seed(r)) for r in (1, 2)]
+
+        def grads(loss: torch.Tensor) -> list[torch.Tensor]:
+            core.zero_grad(set_to_none=True)
+            loss.backward()
+            return [p.grad.clone() for p in core.parameters()]
+
+        ref = [grads(core(w).square().sum()) for w in windows]
+        empty = grads(empty_loss(core, 3, cfg))
+        expected = [(a + b) / 2 + e for a, b, e in zip(*ref, empty)]
+        ddp = torch.nn.parallel.DistributedDataParallel(core)
+        got = grads(ddp(windows[rank]).square().sum() + cfg.empty_weight * empty_loss(core, 3, cfg))
+        err = max(float((g - x).abs().max() / x.abs().max().clamp_min(1e-12)) for g, x in zip(got, expected))
+        Path(out, f"rank{rank}.json").write_text(json.dumps({"rel_err": err}))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_empty_loss_under_ddp_adds_to_the_averaged_window_gradient(tmp_path):
+    """Under torch DDP (2 gloo processes) the empty term, computed on the unwrapped module beside the wrapped window
+    forward, joins the window term in one backward before DDP averages: every rank's gradient is the two ranks' mean
+    window gradient plus the empty term's gradient."""
+    import torch.multiprocessing as mp
+
+    mp.start_processes(_ddp_empty_worker, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=2, start_method="spawn")
+    for rank in (0, 1):
+        assert json.loads((tmp_path / f"rank{rank}.json").read_text())["rel_err"] < 1e-5
