@@ -164,6 +164,19 @@ def test_vha_training_logs_finite_losses_and_validates(tmp_path):
     assert val and set(val[-1]) >= {"f1@0", "f1@1", "f1@2"}
 
 
+def test_log_has_the_gradient_norm_before_clipping(tmp_path):
+    """``grad_norm_max`` is the largest global gradient norm of the log window, read before ``grad_clip`` scales
+    the gradients: the same first step logs the same norm with and without clipping, above the clip value."""
+    from loco.training.refiner import train_refiner
+
+    free = train_refiner(_tiny_refiner(tmp_path / "a", steps=3))
+    clipped = train_refiner(_tiny_refiner(tmp_path / "b", steps=3, grad_clip=1e-4))
+    norms = [[h["grad_norm_max"] for h in tr.history if "loss" in h] for tr in (free, clipped)]
+    assert len(norms[0]) == 3 and all(np.isfinite(norms[0])) and min(norms[0]) > 0
+    assert norms[1][0] == pytest.approx(norms[0][0], rel=1e-6) and norms[1][0] > 1e-4
+    assert not _state_equal(free.model.state_dict(), clipped.model.state_dict())
+
+
 def test_refiner_learns_to_fill_holes(tmp_path):
     from loco.training.refiner import train_refiner
 
