@@ -368,10 +368,10 @@ class Trainer:
                 loss.backward()
                 if cfg.grad_clip > 0:
                     norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-                else:
+                    grad_max = max(grad_max, float(norm))
+                elif cfg.log_every:  # the norm is only read for the log: no pass over the gradients without one
                     grads = [p.grad for p in self.model.parameters() if p.grad is not None]
-                    norm = torch.nn.utils.get_total_norm(grads)
-                grad_max = max(grad_max, float(norm))
+                    grad_max = max(grad_max, float(torch.nn.utils.get_total_norm(grads)))
                 self.optimizer.step()
                 self.state.step += 1
                 self.state.elapsed_s += time.monotonic() - t0
