@@ -177,6 +177,27 @@ def test_log_has_the_gradient_norm_before_clipping(tmp_path):
     assert not _state_equal(free.model.state_dict(), clipped.model.state_dict())
 
 
+@pytest.mark.parametrize("grad_clip", [0.0, 30.0])
+def test_a_nan_gradient_stops_the_run_before_the_weights_change(tmp_path, grad_clip):
+    """A finite loss whose gradient is NaN (sqrt at 0) raises before the optimiser step: the weights stay as they
+    were and no checkpoint is written, with clipping (its norm) and without it (the logged norm)."""
+    from loco.training.trainer import CHECKPOINT_NAME, Trainer
+
+    cfg = _tiny_refiner(tmp_path, steps=3, grad_clip=grad_clip)
+    model = PoseRefiner()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def loss_fn(model, batch, step):
+        w = next(model.parameters())
+        return (w * 0).sum().sqrt(), {}
+
+    trainer = Trainer(cfg, model, batch_fn=lambda *a: None, loss_fn=loss_fn)
+    with pytest.raises(RuntimeError, match="gradient norm is nan at step 0"):
+        trainer.fit()
+    assert _state_equal(before, trainer.model.state_dict())
+    assert not (Path(cfg.out) / CHECKPOINT_NAME).exists()
+
+
 def test_refiner_learns_to_fill_holes(tmp_path):
     from loco.training.refiner import train_refiner
 

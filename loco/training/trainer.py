@@ -366,12 +366,20 @@ class Trainer:
                     loss, info = self.loss_fn(model, batch, step)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                norm = None
                 if cfg.grad_clip > 0:
-                    norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-                    grad_max = max(grad_max, float(norm))
+                    norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip))
                 elif cfg.log_every:  # the norm is only read for the log: no pass over the gradients without one
                     grads = [p.grad for p in self.model.parameters() if p.grad is not None]
-                    grad_max = max(grad_max, float(torch.nn.utils.get_total_norm(grads)))
+                    norm = float(torch.nn.utils.get_total_norm(grads))
+                if norm is not None:
+                    if not math.isfinite(norm):
+                        # before the step: a NaN/inf gradient would otherwise reach the weights (and a checkpoint)
+                        raise RuntimeError(
+                            f"gradient norm is {norm} at step {step} (loss {float(loss.detach())}); "
+                            "lower --lr or check the data"
+                        )
+                    grad_max = max(grad_max, norm)
                 self.optimizer.step()
                 self.state.step += 1
                 self.state.elapsed_s += time.monotonic() - t0
