@@ -198,6 +198,24 @@ def test_a_nan_gradient_stops_the_run_before_the_weights_change(tmp_path, grad_c
     assert not (Path(cfg.out) / CHECKPOINT_NAME).exists()
 
 
+def test_a_nan_loss_stops_the_run_before_the_weights_change(tmp_path):
+    """A NaN loss raises before the optimiser step even when no gradient norm is read (no clipping, no log)."""
+    from loco.training.trainer import CHECKPOINT_NAME, Trainer
+
+    cfg = _tiny_refiner(tmp_path, steps=3, log_every=0, ckpt_every=1)
+    model = PoseRefiner()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def loss_fn(model, batch, step):
+        return next(model.parameters()).sum() * float("nan"), {}
+
+    trainer = Trainer(cfg, model, batch_fn=lambda *a: None, loss_fn=loss_fn)
+    with pytest.raises(RuntimeError, match="loss is nan at step 0"):
+        trainer.fit()
+    assert _state_equal(before, trainer.model.state_dict())
+    assert not (Path(cfg.out) / CHECKPOINT_NAME).exists()
+
+
 def test_refiner_learns_to_fill_holes(tmp_path):
     from loco.training.refiner import train_refiner
 

@@ -366,6 +366,10 @@ class Trainer:
                     loss, info = self.loss_fn(model, batch, step)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                loss_value = float(loss.detach())
+                # both checks come before the step, so a NaN/inf never reaches the weights (or a checkpoint)
+                if not math.isfinite(loss_value):
+                    raise RuntimeError(f"loss is {loss_value} at step {step}; lower --lr or check the data")
                 norm = None
                 if cfg.grad_clip > 0:
                     norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip))
@@ -374,18 +378,13 @@ class Trainer:
                     norm = float(torch.nn.utils.get_total_norm(grads))
                 if norm is not None:
                     if not math.isfinite(norm):
-                        # before the step: a NaN/inf gradient would otherwise reach the weights (and a checkpoint)
                         raise RuntimeError(
-                            f"gradient norm is {norm} at step {step} (loss {float(loss.detach())}); "
-                            "lower --lr or check the data"
+                            f"gradient norm is {norm} at step {step} (loss {loss_value}); lower --lr or check the data"
                         )
                     grad_max = max(grad_max, norm)
                 self.optimizer.step()
                 self.state.step += 1
                 self.state.elapsed_s += time.monotonic() - t0
-                loss_value = float(loss.detach())
-                if not math.isfinite(loss_value):
-                    raise RuntimeError(f"loss is {loss_value} at step {step}; lower --lr or check the data")
                 loss_sum += loss_value
                 window_n += 1
                 if bar is not None:
