@@ -370,18 +370,18 @@ class Trainer:
                 # both checks come before the step, so a NaN/inf never reaches the weights (or a checkpoint)
                 if not math.isfinite(loss_value):
                     raise RuntimeError(f"loss is {loss_value} at step {step}; lower --lr or check the data")
-                norm = None
+                # The global norm is read every step (one pass over the gradients, small beside the backward):
+                # a NaN/inf gradient under a finite loss stops the run whether or not it clips or logs.
                 if cfg.grad_clip > 0:
                     norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip))
-                elif cfg.log_every:  # the norm is only read for the log: no pass over the gradients without one
+                else:
                     grads = [p.grad for p in self.model.parameters() if p.grad is not None]
-                    norm = float(torch.nn.utils.get_total_norm(grads))
-                if norm is not None:
-                    if not math.isfinite(norm):
-                        raise RuntimeError(
-                            f"gradient norm is {norm} at step {step} (loss {loss_value}); lower --lr or check the data"
-                        )
-                    grad_max = max(grad_max, norm)
+                    norm = float(torch.nn.utils.get_total_norm(grads)) if grads else 0.0
+                if not math.isfinite(norm):
+                    raise RuntimeError(
+                        f"gradient norm is {norm} at step {step} (loss {loss_value}); lower --lr or check the data"
+                    )
+                grad_max = max(grad_max, norm)
                 self.optimizer.step()
                 self.state.step += 1
                 self.state.elapsed_s += time.monotonic() - t0
