@@ -15,7 +15,7 @@ import torch
 from loco import ops
 from loco.models import VHA
 from loco.training import VHAConfig, load_checkpoint
-from loco.training.coarse import CoarseVHA
+from loco.training.coarse import CoarseVHA, load_coarse
 from loco.training.windows import WindowSampler, build_coarse, window_losses
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,6 +103,18 @@ def test_build_coarse_rejects_a_version_mismatch(tmp_path):
     model.save(tmp_path / "v3.safetensors")
     with pytest.raises(ValueError, match="version-3"):
         build_coarse(VHAConfig(recipe="windows", version=2, init=str(tmp_path / "v3.safetensors")))
+
+
+@pytest.mark.parametrize("spec", ["vha2", "file", "folder"])
+def test_build_coarse_starts_from_a_bundled_name_file_or_run_folder(tmp_path, spec):
+    bundled = load_coarse("vha2")
+    (tmp_path / "run").mkdir()
+    bundled.save(tmp_path / "run" / "coarse.safetensors")
+    init = {"vha2": "vha2", "file": str(tmp_path / "run" / "coarse.safetensors"), "folder": str(tmp_path / "run")}
+    model = build_coarse(VHAConfig(recipe="windows", version=2, init=init[spec]))
+    assert model.state_dict().keys() == bundled.state_dict().keys()
+    for k, v in bundled.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v), k
 
 
 def test_cli_windows_recipe_exports_a_vha(tmp_path):

@@ -58,7 +58,7 @@ import torch
 
 from loco import ops
 from loco.metrics import DetectionMeter
-from loco.training.coarse import CoarseVHA, from_tied, load_coarse
+from loco.training.coarse import CoarseVHA, from_tied, load_coarse, resolve_coarse
 from loco.training.config import VHAConfig
 from loco.training.sampler import HeatmapSampler
 from loco.training.trainer import Trainer, seed_everything, step_rng
@@ -79,19 +79,17 @@ EMPTY_EVERY = 4
 def build_coarse(config: VHAConfig) -> CoarseVHA:
     """The starting network: ``config.init`` is ``"identity"`` (:meth:`CoarseVHA.identity_init`), a
     :class:`~loco.training.tied.TiedVHA` checkpoint (name in ``loco/weights/tied_vha2_cpu`` or path), a CoarseVHA
-    safetensors file or a run folder holding ``coarse.safetensors``; ``config.fuser_init`` optionally copies the
-    fuser and defuser of another CoarseVHA file."""
+    safetensors file, a run folder holding ``coarse.safetensors`` or a bundled CoarseVHA's name (``"vha2"``: the one
+    in ``loco/weights/coarse_cpu``, :func:`~loco.training.coarse.resolve_coarse`); ``config.fuser_init`` optionally
+    copies the fuser and defuser of another CoarseVHA file."""
     init = config.init or "identity"
-    path = Path(init)
     if init == "identity":
         model = CoarseVHA(config.version, first_pad=config.first_pad, kernel=config.kernel).identity_init()
         with torch.no_grad():
             for w in model.weights.values():
                 w.add_(torch.randn_like(w) * 1e-3)  # break the exact symmetries of the resampling kernels
-    elif path.is_dir() and (path / "coarse.safetensors").is_file():
-        model = load_coarse(path / "coarse.safetensors")
-    elif path.suffix == ".safetensors" and _is_coarse(path):
-        model = load_coarse(path)
+    elif (coarse := _coarse_path(init)) is not None:
+        model = load_coarse(coarse)
     else:
         from loco.training.tied import load_tied
 
@@ -106,11 +104,19 @@ def build_coarse(config: VHAConfig) -> CoarseVHA:
     return model
 
 
-def _is_coarse(path: Path) -> bool:
+def _coarse_path(spec: str) -> Path | None:
+    """The CoarseVHA file ``spec`` names (:func:`~loco.training.coarse.resolve_coarse`: a run folder, a file, a
+    bundled name), or None when it names none (then it is a tied checkpoint)."""
     from safetensors import safe_open
 
+    try:
+        path = resolve_coarse(spec)
+    except FileNotFoundError:
+        return None
+    if path.suffix != ".safetensors":
+        return None
     with safe_open(str(path), "pt") as f:
-        return "config" in (f.metadata() or {})
+        return path if "config" in (f.metadata() or {}) else None
 
 
 class WindowSampler:
