@@ -276,7 +276,7 @@ def test_windows_per_frame_and_the_batch_masks(tmp_path, monkeypatch):
         WindowSampler(_tiny(tmp_path, windows_per_frame=0), CoarseVHA(2))
 
 
-def test_isolation_weights_count_neighbours_and_steer_the_windows(tmp_path):
+def test_isolation_weights_count_neighbours_and_steer_the_windows(tmp_path, monkeypatch):
     """``n ** -isolation_power`` with ``n`` the joints within ``isolation_radius`` (itself included), against a brute
     force count; power 0 keeps the uniform draw (the same rng calls as before the field existed), and a window picks
     a lone joint far more often than any one joint of a crowd."""
@@ -295,6 +295,16 @@ def test_isolation_weights_count_neighbours_and_steer_the_windows(tmp_path):
     rng = np.random.default_rng(0)
     counts = np.bincount([steered.pick(rng, centers) for _ in range(4000)], minlength=5)
     assert counts[4] > 2.5 * counts[[0, 2, 3]].max()
+    # computed once per frame (the same centres tensor), with the draws of recomputing them every time
+    import loco.training.windows as windows
+
+    calls = []
+    monkeypatch.setattr(windows, "isolation_weights", lambda c, k: calls.append(1) or isolation_weights(c, k))
+    fresh, other = WindowSampler(cfg, CoarseVHA(2)), centers.flip(0)
+    r1, r2 = np.random.default_rng(5), np.random.default_rng(5)
+    picks = [fresh.pick(r1, c) for c in (centers, other) * 10]
+    assert len(calls) == 2
+    assert picks == [int(r2.choice(5, p=isolation_weights(c, cfg))) for c in (centers, other) * 10]
     for bad in (dict(isolation_power=-1.0), dict(isolation_radius=0.0)):
         with pytest.raises(ValueError, match=next(iter(bad))):
             WindowSampler(_tiny(tmp_path, **bad), CoarseVHA(2))

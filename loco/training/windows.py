@@ -148,6 +148,7 @@ class WindowSampler:
         if not 0 <= config.end_windows <= 1:
             raise ValueError(f"end_windows must be in [0, 1], got {config.end_windows}")
         self.caches = {}
+        self._weights: dict[int, tuple[torch.Tensor, np.ndarray]] = {}  # :meth:`_isolation`
 
     def frame(self, rank: int, index: int):
         small = int(self.every > 0 and index % self.every == 0)
@@ -219,7 +220,19 @@ class WindowSampler:
         ``n ** -isolation_power`` (``n``: joints within ``isolation_radius`` voxels, itself included)."""
         if self.config.isolation_power == 0:
             return int(rng.integers(len(centers)))
-        return int(rng.choice(len(centers), p=isolation_weights(centers, self.config)))
+        return int(rng.choice(len(centers), p=self._isolation(centers)))
+
+    def _isolation(self, centers: torch.Tensor) -> np.ndarray:
+        """:func:`isolation_weights` of a frame's centres, kept while the frame serves its windows: a frame serves
+        ``windows_per_frame`` steps, and the pairwise distances cost tens of ms for a crowded frame."""
+        hit = self._weights.get(id(centers))
+        if hit is not None and hit[0] is centers:  # the entry holds the tensor, so its id is not reused meanwhile
+            return hit[1]
+        w = isolation_weights(centers, self.config)
+        if len(self._weights) >= 4 * self.config.batch_size + 4:
+            self._weights.pop(next(iter(self._weights)))
+        self._weights[id(centers)] = (centers, w)
+        return w
 
     def box(self, v0: int, u0: int, small: int, size: tuple[int, int] | None = None) -> tuple[int, int, int, int]:
         """The part of the window at ``(v0, u0)`` inside its frame (grid ``size``, default the whole grid):
