@@ -94,7 +94,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     v.add_argument(
         "--init",
         default=d.init,
-        help="start from these weights: a VHA (plain recipe); identity, a tied/coarse checkpoint (windows recipe)",
+        help=(
+            "start from these weights: a VHA (plain recipe); identity, a tied/coarse checkpoint or a bundled "
+            "coarse name such as vha2 (windows recipe)"
+        ),
     )
     v.add_argument("--recipe", choices=("plain", "windows"), default=d.recipe, help="see loco.training.windows")
     v.add_argument("--window-depth", type=int, default=d.window_depth, help="code positions per window")
