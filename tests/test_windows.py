@@ -111,10 +111,10 @@ def test_build_coarse_starts_from_a_bundled_name_file_or_run_folder(tmp_path, sp
     (tmp_path / "run").mkdir()
     bundled.save(tmp_path / "run" / "coarse.safetensors")
     init = {"vha2": "vha2", "file": str(tmp_path / "run" / "coarse.safetensors"), "folder": str(tmp_path / "run")}
-    model = build_coarse(VHAConfig(recipe="windows", version=2, init=init[spec]))
-    assert model.state_dict().keys() == bundled.state_dict().keys()
-    for k, v in bundled.state_dict().items():
-        assert torch.equal(model.state_dict()[k], v), k
+    got, want = build_coarse(VHAConfig(recipe="windows", version=2, init=init[spec])).state_dict(), bundled.state_dict()
+    assert got.keys() == want.keys()
+    for k, v in want.items():
+        assert torch.equal(got[k], v), k
 
 
 def test_cli_windows_recipe_exports_a_vha(tmp_path):
