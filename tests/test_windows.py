@@ -3,6 +3,7 @@ misplaced and false peaks, training resumes bit for bit, and ``loco train vha --
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -418,7 +419,7 @@ def test_fuser_lr_scale_makes_two_groups_and_resumes_bit_for_bit(tmp_path):
 
 def _window_losses_autograd(out, target, inside, cfg, valid=None):
     """The window loss as first written, differentiated by autograd: the oracle for the closed-form gradient."""
-    from loco.training.windows import FP_THRESHOLD, _interior
+    from loco.training.windows import FP_THRESHOLD, RIDGE_MARGIN, _interior
 
     if valid is None:
         md, ms = cfg.depth_margin, cfg.margin
@@ -452,12 +453,22 @@ def _window_losses_autograd(out, target, inside, cfg, valid=None):
         false &= valid[pred.batch, 0, pred.index[:, 0], pred.index[:, 1], pred.index[:, 2]] > 0
     fi = pred.index[false]
     fp = torch.relu(o[pred.batch[false], pred.joint[false], fi[:, 0], fi[:, 1], fi[:, 2]] - 0.05).sum()
-    return mse + cfg.peak_weight * peak / n + cfg.fp_weight * fp / n
+    ridge = o.new_zeros(())
+    for off in itertools.product((-1, 0, 1), repeat=3):
+        if sum(x != 0 for x in off) < 2:
+            continue
+        e = [d + off[0], v + off[1], u + off[2]]
+        ok = torch.stack([(e[a] >= 0) & (e[a] < o.shape[2 + a]) for a in range(3)]).all(0)
+        inner = [[e[a] - off[a] if a == k else e[a] for a in range(3)] for k in range(3) if off[k]]
+        best = torch.stack([o[(b[ok], j[ok], *[x[ok] for x in c])] for c in inner]).max(0).values
+        ridge = ridge + torch.relu(RIDGE_MARGIN - (best - o[(b[ok], j[ok], *[x[ok] for x in e])])).sum()
+    return mse + cfg.peak_weight * peak / n + cfg.fp_weight * fp / n + cfg.ridge_weight * ridge / n
 
 
+@pytest.mark.parametrize("ridge", [0.0, 2.3], ids=["no-ridge", "ridge"])
 @pytest.mark.parametrize("exact", [True, False], ids=["valid-mask", "interior"])
-def test_window_loss_gradient_is_autograds(tmp_path, exact):
-    cfg = _tiny(tmp_path, exact_borders=exact, peak_weight=1.7, fp_weight=0.6, peak_margin=0.2)
+def test_window_loss_gradient_is_autograds(tmp_path, exact, ridge):
+    cfg = _tiny(tmp_path, exact_borders=exact, peak_weight=1.7, fp_weight=0.6, peak_margin=0.2, ridge_weight=ridge)
     model = build_coarse(cfg)
     sampler = WindowSampler(cfg, model)
     torch.manual_seed(0)
@@ -474,8 +485,33 @@ def test_window_loss_gradient_is_autograds(tmp_path, exact):
     torch.testing.assert_close(terms["loss"].detach(), ref.detach(), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(got_out.grad, ref_out.grad, rtol=1e-5, atol=1e-7)
     assert float(terms["loss"].detach()) == pytest.approx(
-        float(terms["mse"]) + 1.7 * float(terms["peak"]) + 0.6 * float(terms["fp"]), rel=1e-6
+        float(terms["mse"])
+        + 1.7 * float(terms["peak"])
+        + 0.6 * float(terms["fp"])
+        + ridge * float(terms.get("ridge", 0.0)),
+        rel=1e-6,
     )
+    assert ("ridge" in terms) == (ridge > 0) and (ridge == 0 or float(terms["ridge"]) > 0)
+
+
+def test_ridge_loss_sees_a_diagonal_twin_and_nothing_on_the_target():
+    """A second maximum diagonal to a target peak (invisible to the 6-neighbour peak margin) costs ridge loss; the
+    target itself (a sigma-2 Gaussian, whose diagonal steps exceed the 0.02 margin) costs none."""
+    cfg = VHAConfig(depth_margin=2, margin=2, ridge_weight=1.0)
+    target = ops.render_heatmaps(torch.tensor([[10.0, 8.0, 9.0]]), torch.tensor([3]), (14, 24, 20, 20), batch_size=1)
+    inside = torch.ones(1, 1, 1, 20, 20)
+    clean = window_losses(target.clone(), target, inside, cfg)
+    assert float(clean["ridge"]) == 0 and float(clean["peak"]) == 0
+    twin = target.clone()
+    twin[0, 3, 10, 9, 10] = 0.99  # diagonal (0, +1, +1) to the peak at (d, v, u) = (10, 8, 9): a 6-connected maximum
+    peaks = ops.find_peaks(twin, threshold=0.1)
+    assert peaks.index.tolist() == [[10, 8, 9], [10, 9, 10]]
+    terms = window_losses(twin.requires_grad_(True), target, inside, cfg)
+    assert float(terms["peak"]) == 0  # the 6-neighbour margins hold: only the ridge term sees the twin
+    assert float(terms["ridge"]) > 0
+    terms["loss"].backward()
+    assert float(twin.grad[0, 3, 10, 9, 10]) > 0  # pushed down
+    assert float(twin.grad[0, 3, 10, 8, 10]) < 0 or float(twin.grad[0, 3, 10, 9, 9]) < 0  # a nearer neighbour lifted
 
 
 def _ddp_empty_worker(rank: int, init: str, out: str) -> None:

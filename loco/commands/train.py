@@ -138,6 +138,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="weight of a penalty on the output above 0.02 for an all-zero volume (default: %(default)s, off)",
     )
     v.add_argument(
+        "--ridge-weight",
+        type=float,
+        default=d.ridge_weight,
+        help="weight of a hinge making the output fall off from each target peak over its 3x3x3 neighbourhood, "
+        "against diagonal twin peaks (default: %(default)s, off)",
+    )
+    v.add_argument(
         "--no-exact-borders",
         dest="exact_borders",
         action="store_false",

@@ -145,6 +145,12 @@ class VHAConfig(TrainConfig):
         empty_weight: weight of a penalty on the output above 0.02 for an all-zero volume of the whole depth and a
             small random grid, drawn each step (``windows`` only, :func:`~loco.training.windows.empty_loss`): a frame
             without people must decode to no peak. 0 (the default) adds nothing.
+        ridge_weight: weight of a hinge that makes the output fall off from each target peak across its 3x3x3
+            neighbourhood (``windows`` only, :func:`~loco.training.windows.window_losses`): each of the 12 voxels
+            diagonal to the peak in a plane and the 8 in its corners must lie 0.02 below its higher 6-neighbour one step
+            nearer the peak, so that no diagonal voxel is a 6-connected local maximum of its own. Such diagonal twins
+            are half of a v2 VHA's unmatched peaks at 2 voxels (``scripts/vha_cpu/twins.py``). 0 (the default, and every
+            run before the field existed) adds nothing.
         windows_per_frame: each synthetic frame serves this many consecutive steps (``windows`` only; slot ``b`` of
             step ``t`` shows frame ``(t // windows_per_frame) * B + b``): making a frame costs ~20 ms of
             single-threaded Python, which bounds a GPU's step at large batches.
@@ -187,6 +193,7 @@ class VHAConfig(TrainConfig):
     grid_jitter: bool = False
     end_windows: float = 0.0
     empty_weight: float = 0.0
+    ridge_weight: float = 0.0
 
     kind = "vha"
 

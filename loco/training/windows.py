@@ -25,6 +25,12 @@ the Table 2 metric is decided at the peaks. Here
   - ``fp``: for every local maximum of the output above 0.08 that is not a target peak of the same joint type,
     ``relu(y(x) - 0.05)`` (summed, divided by the number of target peaks): the false peaks, which on full frames
     are mostly other joint types' joints leaking through the 14-to-1 code;
+* with ``ridge_weight`` > 0 the loss adds ``ridge_weight * ridge``: for every target peak ``p`` and each voxel ``e``
+  diagonal to it (12 edges and 8 corners of its 3x3x3 neighbourhood), ``relu(0.02 - (max_i y(i) - y(e)))`` over the
+  6-neighbours ``i`` of ``e`` one step nearer ``p`` (divided by the number of target peaks). The 6-connected peak
+  search compares a voxel with its face neighbours only, so a flat-topped output blob leaves a second maximum
+  diagonal to the first: of the bundled v2's unmatched peaks at 2 voxels on held-out frames, half lie at such an
+  offset (sqrt 2 or sqrt 3) from a matched one (``scripts/vha_cpu/twins.py``);
 * with ``isolation_power`` > 0 a window placed on a joint picks it with probability proportional to
   ``n ** -isolation_power`` (:func:`isolation_weights`, ``n`` the frame's joints within ``isolation_radius`` voxels):
   uniform picks put most windows on crowds of far people, while the joints a v2 VHA places worst are near and
@@ -68,6 +74,16 @@ __all__ = ["train_vha_windows", "build_coarse", "window_losses", "evaluate_coars
 
 #: Output peaks above this count as detections for the false-peak loss (below the 0.1 test threshold, for margin).
 FP_THRESHOLD = 0.08
+#: ``ridge_weight``'s hinge: a voxel diagonal to a target peak must be this much below its higher neighbour towards
+#: the peak (a tenth of the 0.1 detection threshold; a sigma-2 target's steps there are ~0.06 of its maximum).
+RIDGE_MARGIN = 0.02
+#: ``ridge_weight``'s voxels: each offset from a target peak with two or three nonzero axes (12 edges, 8 corners), with
+#: its 6-neighbours one step nearer the peak (2 faces for an edge, 3 edges for a corner).
+_RIDGE = tuple(
+    (off, tuple(tuple(0 if a == k else off[a] for a in range(3)) for k in range(3) if off[k]))
+    for off in ((a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1))
+    if sum(x != 0 for x in off) >= 2
+)
 #: ``empty_weight``'s penalty counts the output above this on an all-zero volume (well below the 0.1 threshold).
 EMPTY_MARGIN = 0.02
 #: ``empty_weight``'s all-zero volumes have this many rows and columns (each drawn per step): every residue mod 4.
@@ -345,7 +361,8 @@ def window_losses(
     out: torch.Tensor, target: torch.Tensor, inside: torch.Tensor, config: VHAConfig, valid: torch.Tensor | None = None
 ) -> dict:
     """The loss terms of one batch of windows (module docstring): ``mse``, ``peak``, ``fp`` (detached values),
-    ``peaks`` (count) and ``loss = mse + config.peak_weight * peak + config.fp_weight * fp``, differentiable in
+    ``peaks`` (count), ``ridge`` (only with ``config.ridge_weight`` > 0) and
+    ``loss = mse + config.peak_weight * peak + config.fp_weight * fp + config.ridge_weight * ridge``, differentiable in
     ``out``.
 
     ``valid`` ``(B, 1, D, h, w)``, when given, is where the loss counts (:meth:`WindowSampler.valid`, with
@@ -354,7 +371,8 @@ def window_losses(
     The gradient is written out rather than left to autograd (the same function: ``tests/test_windows.py`` checks it
     against the autograd formulation): ``2000 * (y - H) * valid / count`` for the squared error, plus ``-1`` at a
     target peak below 0.5, ``-1``/``+1`` at a peak and its neighbour whose margin is short, ``+1`` at a false peak
-    above 0.05 (each times its weight over the number of peaks). Autograd's version cost ~40 % of a CPU step.
+    above 0.05, ``+1``/``-1`` at a diagonal voxel and its higher inner neighbour whose ridge margin is short (each
+    times its weight over the number of peaks). Autograd's version cost ~40 % of a CPU step.
     """
     if valid is None:
         md, ms = config.depth_margin, config.margin
@@ -399,6 +417,25 @@ def window_losses(
                 nb_at = at(b[ok], j[ok], idx[0][ok], idx[1][ok], idx[2][ok])
                 rows += [centre_at[ok][hit], nb_at[hit]]
                 coefs += [torch.full((int(hit.sum()),), -1.0), torch.full((int(hit.sum()),), 1.0)]
+        ridge, ridge_rows, ridge_coefs = od.new_zeros(()), [], []
+        if config.ridge_weight > 0:
+            for off, inner in _RIDGE:
+                idx = [d + off[0], v + off[1], u + off[2]]
+                ok = torch.ones_like(d, dtype=torch.bool)
+                for a in range(3):
+                    ok &= (idx[a] >= 0) & (idx[a] < shape[2 + a])
+                bb, jj, ii = b[ok], j[ok], [x[ok] for x in idx]
+                outer = od[bb, jj, ii[0], ii[1], ii[2]]
+                # the inner neighbours lie between the peak and ``off``: inside whenever ``off`` is
+                cand = [[d[ok] + q[0], v[ok] + q[1], u[ok] + q[2]] for q in inner]
+                best, arg = torch.stack([od[bb, jj, c[0], c[1], c[2]] for c in cand]).max(0)
+                gap = RIDGE_MARGIN - (best - outer)
+                ridge += gap.clamp_min(0).sum()
+                hit = gap > 0
+                inner_at = torch.stack([at(bb, jj, *c) for c in cand]).gather(0, arg[None])[0]
+                k = int(hit.sum())
+                ridge_rows += [at(bb, jj, *ii)[hit], inner_at[hit]]
+                ridge_coefs += [torch.full((k,), 1.0), torch.full((k,), -1.0)]
         pred = ops.find_peaks(od.contiguous(), threshold=FP_THRESHOLD)
 
         def key(bb, jj, ii):
@@ -413,11 +450,17 @@ def window_losses(
         fp = (fv - 0.05).clamp_min(0).sum()
         peak_scale, fp_scale = config.peak_weight / n, config.fp_weight / n
         flat.index_put_((torch.cat(rows),), torch.cat(coefs).to(flat.device) * peak_scale, accumulate=True)
+        if ridge_rows:
+            coef = torch.cat(ridge_coefs).to(flat.device) * (config.ridge_weight / n)
+            flat.index_put_((torch.cat(ridge_rows),), coef, accumulate=True)
         fp_at = at(fb, fj, fi[:, 0], fi[:, 1], fi[:, 2])[fv > 0.05]
         flat.index_put_((fp_at,), torch.full((len(fp_at),), fp_scale, device=flat.device), accumulate=True)
-        total = mse + config.peak_weight * peak / n + config.fp_weight * fp / n
+        total = mse + config.peak_weight * peak / n + config.fp_weight * fp / n + config.ridge_weight * ridge / n
     loss = _Surrogate.apply(o, total, grad)
-    return {"mse": mse, "peak": peak / n, "fp": fp / n, "peaks": float(len(b)), "loss": loss}
+    terms = {"mse": mse, "peak": peak / n, "fp": fp / n, "peaks": float(len(b)), "loss": loss}
+    if config.ridge_weight > 0:
+        terms["ridge"] = ridge / n
+    return terms
 
 
 def empty_loss(model: CoarseVHA, step: int, config: VHAConfig) -> torch.Tensor:
