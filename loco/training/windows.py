@@ -30,7 +30,7 @@ the Table 2 metric is decided at the peaks. Here
   6-neighbours ``i`` of ``e`` one step nearer ``p`` (divided by the number of target peaks). The 6-connected peak
   search compares a voxel with its face neighbours only, so a flat-topped output blob leaves a second maximum
   diagonal to the first: of the bundled v2's unmatched peaks at 2 voxels on held-out frames, half lie at such an
-  offset (sqrt 2 or sqrt 3) from a matched one (``scripts/vha_cpu/twins.py``);
+  offset (sqrt 2 or sqrt 3) from another output peak of their joint type (``scripts/vha_cpu/twins.py``);
 * with ``isolation_power`` > 0 a window placed on a joint picks it with probability proportional to
   ``n ** -isolation_power`` (:func:`isolation_weights`, ``n`` the frame's joints within ``isolation_radius`` voxels):
   uniform picks put most windows on crowds of far people, while the joints a v2 VHA places worst are near and
@@ -75,7 +75,8 @@ __all__ = ["train_vha_windows", "build_coarse", "window_losses", "evaluate_coars
 #: Output peaks above this count as detections for the false-peak loss (below the 0.1 test threshold, for margin).
 FP_THRESHOLD = 0.08
 #: ``ridge_weight``'s hinge: a voxel diagonal to a target peak must be this much below its higher neighbour towards
-#: the peak (a tenth of the 0.1 detection threshold; a sigma-2 target's steps there are ~0.06 of its maximum).
+#: the peak (a fifth of the 0.1 detection threshold; a sigma-2 target falls by ~0.1 from a face to an edge voxel and
+#: from an edge to a corner, and a decoded blob about 0.6 high by ~0.06).
 RIDGE_MARGIN = 0.02
 #: ``ridge_weight``'s voxels: each offset from a target peak with two or three nonzero axes (12 edges, 8 corners), with
 #: its 6-neighbours one step nearer the peak (2 faces for an edge, 3 edges for a corner).
