@@ -18,10 +18,9 @@ import sys
 import numpy as np
 import torch
 
-from loco import ops
 from loco.metrics import match_joints
 from loco.training.coarse import load_coarse
-from loco.training.vha import heldout_volumes
+from loco.training.vha import _peak_rows, heldout_volumes
 
 torch.set_num_threads(2)
 spec = sys.argv[1] if len(sys.argv) > 1 else "vha2"
@@ -30,19 +29,15 @@ model = load_coarse(spec).eval()
 model.hidden_slope = model.output_slope = 0.0
 
 
-def peaks(vol):
-    p = ops.find_peaks(vol.float().contiguous(), threshold=0.1)
-    return torch.cat([p.joint[:, None], p.index], 1).numpy(), p.score.numpy()
-
-
 kinds = collections.defaultdict(list)
 offsets = collections.Counter()
 n_pred = n_gt = missed = 0
 with torch.no_grad():
     for vol in heldout_volumes(frames):
         vol = vol[:, :, : model.P * model.S]
-        pred, score = peaks(model.reconstruct(vol))
-        gt, _ = peaks(vol)
+        rec = model.reconstruct(vol)
+        pred, gt = (_peak_rows(x)[0].astype(np.int64) for x in (rec, vol))  # rows (joint, d, v, u)
+        score = rec[0].numpy()[tuple(pred.T)]
         m = match_joints(pred, gt, 2.0)
         matched = np.zeros(len(pred), bool)
         matched[m.pred] = True
