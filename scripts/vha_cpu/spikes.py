@@ -6,7 +6,8 @@ the batch's number of target peaks ``n`` (the peak and false-peak terms are divi
 
 RUN is a run folder (its ``config.json`` gives the recipe and seed; its ``coarse.safetensors`` the weights). The
 batches are those of steps ``FIRST .. FIRST + STEPS - 1`` of that configuration (:meth:`WindowSampler.batch` depends
-on ``(seed, step)`` only). Prints the steps with the largest norms and how the norm goes with ``n``.
+on ``(seed, step)`` only). Prints one line per step, then the total norm's median and maximum by range of ``n`` and
+each term's. The code's hidden slope is taken as 0: every v2 windows stage from W on ran with ``--leaky-code 0``.
 """
 
 import json
