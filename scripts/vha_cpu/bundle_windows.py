@@ -46,6 +46,9 @@ dest = WEIGHTS_DIR / "coarse_cpu"
 # a stage started from a bundled CoarseVHA (loco/weights/coarse_cpu/NAME.safetensors, e.g. after runs/ was lost)
 # continues that bundle's stages
 init = Path(stages[0]["init"])
+if not init.suffix and (dest / f"{init}.safetensors").is_file():
+    # --init NAME (a bundled name, which load_coarse resolves the same way)
+    init = dest / f"{init}.safetensors"
 if init.suffix == ".safetensors" and init.resolve().parent == dest.resolve():
     prior = WEIGHTS_DIR / init.stem / "config.json"
     if prior.is_file():
