@@ -68,14 +68,15 @@ def load_coarse(path: str | Path) -> CoarseVHA:
     import json
 
     from safetensors import safe_open
-    from safetensors.torch import load_file
 
     path = resolve_coarse(path)
+    # one open for the config and the tensors
     with safe_open(str(path), "pt") as f:
         meta = f.metadata() or {}
+        state = {k: f.get_tensor(k) for k in f.keys()}
     config = json.loads(meta.get("config", "{}"))
     model = CoarseVHA(**config)
-    model.load_state_dict(load_file(str(path)))
+    model.load_state_dict(state)
     return model
 
 
