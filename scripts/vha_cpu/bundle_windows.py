@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from loco.models._hub import WEIGHTS_DIR
-from loco.training.coarse import load_coarse
+from loco.training.coarse import load_coarse, resolve_coarse
 from loco.training.export import write_bundle
 from loco.training.trainer import load_checkpoint
 
@@ -45,10 +45,10 @@ while True:
 dest = WEIGHTS_DIR / "coarse_cpu"
 # a stage started from a bundled CoarseVHA (loco/weights/coarse_cpu/NAME.safetensors, e.g. after runs/ was lost)
 # continues that bundle's stages
-init = Path(stages[0]["init"])
-if not init.suffix and (dest / f"{init}.safetensors").is_file():
-    # --init NAME (a bundled name, which load_coarse resolves the same way)
-    init = dest / f"{init}.safetensors"
+try:  # the file --init named (a bundled name included), as the run resolved it
+    init = resolve_coarse(stages[0]["init"])
+except FileNotFoundError:  # a tied checkpoint (e.g. C4_900)
+    init = Path(stages[0]["init"])
 if init.suffix == ".safetensors" and init.resolve().parent == dest.resolve():
     prior = WEIGHTS_DIR / init.stem / "config.json"
     if prior.is_file():
