@@ -52,14 +52,14 @@ for step in range(first, first + steps):
     base = window_losses(out, vol, inside, VHAConfig.from_dict(config.to_dict() | alone), valid)
     g_mse = grad_of(base["loss"])
     row = {"step": step, "n": base["peaks"], "mse": norm(g_mse)}
-    g = g_mse.clone()
+    # the loss is the weighted sum of its terms (window_losses), so its gradient is the sum of theirs
+    g = g_mse
     for term in TERMS[1:]:
         weight = getattr(config, f"{term}_weight")
         if weight > 0:
             cfg = VHAConfig.from_dict(config.to_dict() | alone | {f"{term}_weight": weight})
             g_term = grad_of(window_losses(out, vol, inside, cfg, valid)["loss"]) - g_mse
             row[term], g = norm(g_term), g + g_term
-    # the loss is the weighted sum of its terms (window_losses), so its gradient is the sum of theirs
     if config.empty_weight > 0 and step % EMPTY_EVERY == 0:
         g_empty = grad_of(config.empty_weight * empty_loss(model, step, config))
         row["empty"], g = norm(g_empty), g + g_empty
