@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from loco.models._hub import WEIGHTS_DIR
-from loco.training.coarse import CoarseVHA, from_tied, load_coarse, resolve_coarse
+from loco.training.coarse import CoarseVHA, from_tied, load_coarse, load_frozen_vha, resolve_coarse
 from loco.training.tied import CPU_CHECKPOINTS, TiedVHA, load_tied
 
 
@@ -66,6 +66,35 @@ def test_save_load_round_trip(tmp_path):
     with pytest.raises(FileNotFoundError, match="no CoarseVHA at 'nope'"):
         load_coarse("nope")
 
+
+def test_load_frozen_vha_picks_the_checkpoint_kind(tmp_path):
+    """A run folder, a CoarseVHA file and a TiedVHA file each load as the VHA they equal, frozen, with ``encode``
+    the checkpoint's own encoder (the same function); a tied name is looked up before a bundled coarse one."""
+    from safetensors.torch import save_file
+
+    coarse = _randomised(CoarseVHA(2, joints=3, depth_bins=40), scale=0.2, seed=5)
+    (tmp_path / "run").mkdir()
+    coarse.save(tmp_path / "run" / "coarse.safetensors")
+    tied = TiedVHA(2)
+    save_file(tied.state_dict(), str(tmp_path / "t.safetensors"))
+    x = torch.rand(1, 3, 40, 12, 16) ** 6
+    for spec in (tmp_path / "run", tmp_path / "run" / "coarse.safetensors"):
+        vha = load_frozen_vha(spec)
+        assert isinstance(vha.encode.__self__, CoarseVHA) and vha.encode.__func__ is CoarseVHA.encode3d
+        assert not vha.training and not any(p.requires_grad for p in vha.parameters())
+        with torch.no_grad():
+            torch.testing.assert_close(vha.encode(x), type(vha).encode(vha, x), rtol=1e-4, atol=1e-5)
+    vha = load_frozen_vha(tmp_path / "t.safetensors")
+    assert isinstance(vha.encode.__self__, TiedVHA) and vha.decoder is not None
+    x = torch.rand(1, 14, 316, 8, 8) ** 6
+    with torch.no_grad():
+        torch.testing.assert_close(vha.encode(x), type(vha).encode(vha, x), rtol=1e-4, atol=1e-5)
+    if (CPU_CHECKPOINTS / "C3_300.safetensors").is_file():
+        assert isinstance(load_frozen_vha("C3_300").encode.__self__, TiedVHA)
+    if (WEIGHTS_DIR / "coarse_cpu" / "vha2.safetensors").is_file():
+        assert isinstance(load_frozen_vha("vha2").encode.__self__, CoarseVHA)
+    with pytest.raises(FileNotFoundError, match="no CoarseVHA at 'nope'"):
+        load_frozen_vha("nope")
 
 def test_committed_tied_checkpoint_converts():
     if not (CPU_CHECKPOINTS / "C4_900.safetensors").is_file():

@@ -41,7 +41,7 @@ from loco.models import VHA
 from loco.models.vha import VHA_VERSIONS
 from loco.skeleton import NUM_JOINTS
 
-__all__ = ["CoarseVHA", "from_tied", "load_coarse", "resolve_coarse"]
+__all__ = ["CoarseVHA", "from_tied", "load_coarse", "load_frozen_vha", "resolve_coarse"]
 
 
 def resolve_coarse(spec: str | Path) -> Path:
@@ -78,6 +78,33 @@ def load_coarse(path: str | Path) -> CoarseVHA:
     model = CoarseVHA(**config)
     model.load_state_dict(state)
     return model
+
+
+def load_frozen_vha(spec: str | Path) -> VHA:
+    """The exported :class:`~loco.models.VHA` of a CPU-recipe checkpoint, frozen and in eval mode, with ``encode``
+    replaced by the checkpoint's own encoder: the same function (tests/test_tied.py, tests/test_coarse.py) at a
+    third of the cost, which is what codes computed on the fly for a Code Predictor need.
+
+    ``spec`` is a :class:`~loco.training.tied.TiedVHA` checkpoint (a name in
+    :data:`~loco.training.tied.CPU_CHECKPOINTS` such as ``"C3_300"``, or a safetensors file without a ``config``
+    in its metadata) or a :class:`CoarseVHA` (a run folder, a file written by :meth:`CoarseVHA.save`, or a bundled
+    name such as ``"vha2"``; see :func:`resolve_coarse`). A tied name is looked up before a bundled coarse one.
+    """
+    from safetensors import safe_open
+
+    from loco.training.tied import CPU_CHECKPOINTS, load_tied
+
+    path = Path(spec)
+    if path.is_file():
+        with safe_open(str(path), "pt") as f:
+            tied = "config" not in (f.metadata() or {})
+    else:
+        tied = not path.is_dir() and (CPU_CHECKPOINTS / f"{path.name}.safetensors").is_file()
+    net = load_tied(spec) if tied else load_coarse(spec)
+    net.eval().requires_grad_(False)
+    vha = net.to_vha().eval().requires_grad_(False)
+    vha.encode = net.encode if tied else net.encode3d
+    return vha
 
 
 class CoarseVHA(nn.Module):

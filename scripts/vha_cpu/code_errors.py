@@ -21,8 +21,7 @@ import torch.nn.functional as F
 
 import loco.training.predictor as P
 from loco.training import PredictorConfig
-from loco.training.coarse import load_coarse
-from loco.training.tied import CPU_CHECKPOINTS, load_tied
+from loco.training.coarse import load_frozen_vha
 
 torch.set_num_threads(1)
 frames = int(sys.argv[1]) if len(sys.argv) > 1 else 8
@@ -30,17 +29,6 @@ names = sys.argv[2:] or ["vha2", "C3_300"]
 cfg = PredictorConfig(out="/tmp/code_errors", vha="tied", backbone="light", image_size=(270, 480), batch_size=1)
 val = P.FrameDataset(cfg, seed=cfg.val_seed, augment=False)
 grid = val.grid
-
-
-def load(name):
-    """The exported VHA with ``encode`` replaced by the cheaper equivalent of its training form."""
-    if (CPU_CHECKPOINTS / f"{name}.safetensors").is_file():
-        net = load_tied(name).eval()
-        vha, vha.encode = net.to_vha().eval(), net.encode
-    else:
-        net = load_coarse(name).eval()
-        vha, vha.encode = net.to_vha().eval(), net.encode3d
-    return vha
 
 
 class Perturbed:
@@ -69,7 +57,7 @@ def perturbations(gen):
 out = {}
 with torch.no_grad():
     for name in names:
-        vha = load(name)
+        vha = load_frozen_vha(name)
         empty = vha.encode(torch.zeros(1, 14, 316, grid.height, grid.width))
         # the exact codes once: every perturbation starts from them
         codes = [P.render_codes(vha, [val.item(i, 0)[:3]], grid, cfg.sigma, cfg.snap, "cpu") for i in range(frames)]

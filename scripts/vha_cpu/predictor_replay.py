@@ -2,8 +2,9 @@
 
     python scripts/vha_cpu/predictor_replay.py OUT_DIR TIED STEPS [BATCH=6] [FRESH=1] [LR=1e-3]
 
-TIED is a TiedVHA checkpoint (name or path) or a CoarseVHA file (``coarse.safetensors`` of a ``--recipe windows``
-run; its code is computed with :meth:`CoarseVHA.encode3d`, the exported VHA's code). ``INIT=WEIGHTS`` (env) starts the
+TIED is a TiedVHA checkpoint (name or path) or a CoarseVHA (a ``--recipe windows`` run folder or its
+``coarse.safetensors``, or a bundled name such as ``vha2``), loaded by :func:`loco.training.coarse.load_frozen_vha`: the
+code is the checkpoint's own encoder's, the exported VHA's code. ``INIT=WEIGHTS`` (env) starts the
 predictor from a bundled name or folder (e.g. ``code_predictor_light``) instead of from scratch.
 
 A step of `loco train predictor` on this 2-core CPU costs ~2.5 s for 4 frames: ~0.9 s making the synthetic images,
@@ -22,7 +23,6 @@ import json
 import os
 import sys
 import time
-import types
 
 import numpy as np
 import torch
@@ -32,8 +32,7 @@ import loco.training.predictor as P
 from loco.models import CodePredictor
 from loco.training import PredictorConfig
 from loco.training.sampler import frame_joints
-from loco.training.coarse import load_coarse
-from loco.training.tied import load_tied
+from loco.training.coarse import load_frozen_vha
 
 out, tied_name, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 B = int(sys.argv[4]) if len(sys.argv) > 4 else 6
@@ -43,24 +42,13 @@ CAP = 8000
 torch.set_num_threads(int(os.environ.get("THREADS", "2")))
 os.makedirs(out, exist_ok=True)
 
-if tied_name.endswith(".safetensors") and "coarse" in os.path.basename(tied_name):
-    coarse = load_coarse(tied_name).eval()
-    for p in coarse.parameters():
-        p.requires_grad_(False)
-    vha = coarse.to_vha().eval()
-    tied = types.SimpleNamespace(encode=coarse.encode3d)  # the exported VHA's code (tests/test_coarse.py), cheaper
-else:
-    tied = load_tied(tied_name).eval()
-    for p in tied.parameters():
-        p.requires_grad_(False)
-    vha = tied.to_vha().eval()
-vha.encode = tied.encode  # the same function (tests/test_tied.py, tests/test_coarse.py), 3x cheaper here
+vha = load_frozen_vha(tied_name)  # its encode is the checkpoint's own, the same function and 3x cheaper here
 cfg = PredictorConfig(out=out, vha="tied", backbone="light", image_size=(270, 480), batch_size=1)
 src = P.FrameDataset(cfg, augment=False)
 val_set = P.FrameDataset(cfg, seed=cfg.val_seed, augment=False)
 grid = src.grid
 with torch.no_grad():
-    empty = tied.encode(torch.zeros(1, 14, 316, grid.height, grid.width))[0]  # (1, C, h, w)
+    empty = vha.encode(torch.zeros(1, 14, 316, grid.height, grid.width))[0]  # (1, C, h, w)
 
 torch.manual_seed(0)
 model = CodePredictor(backbone="light", vha_version=2, depth_bins=316)
@@ -87,7 +75,7 @@ def fresh(k: int):
     if rng.random() < 0.5:
         image, poses, camera = P.flip_sample(image, poses, camera)
     centers, joints = frame_joints(poses, camera, grid)
-    return image, P.render_codes(tied, [(image, centers, joints)], grid, cfg.sigma, cfg.snap, "cpu")[0]
+    return image, P.render_codes(vha, [(image, centers, joints)], grid, cfg.sigma, cfg.snap, "cpu")[0]
 
 
 def validate():
