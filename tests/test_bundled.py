@@ -126,3 +126,23 @@ def test_bundled_pipeline_on_the_authors_real_frames(authors_dir, tmp_path):
         p.plot_2d(path=tmp_path / f"overlay_{k}.png")
         p.plot_3d(path=tmp_path / f"3d_{k}.png")
         assert (tmp_path / f"overlay_{k}.png").stat().st_size > 10_000 and (tmp_path / f"3d_{k}.png").is_file()
+
+
+@needs_vha2
+def test_pipeline_report_decodes_with_the_vha_it_is_given(monkeypatch):
+    """``report pipeline --vha`` swaps the decoder: the bundled VHA's own tied checkpoint (``C3_300``, float32) scores
+    the frame as the bundled fp16 export does, and a VHA with another code (the bundled ``vha2``) scores differently."""
+    from loco.training import report
+    from loco.training.tied import CPU_CHECKPOINTS
+
+    if not (CPU_CHECKPOINTS / "C3_300.safetensors").is_file():
+        pytest.skip("no tied checkpoints in this copy")
+    monkeypatch.setattr(report, "occluded_recall", lambda *a, **k: {})
+    keys = ("f1@0.4", "f1@0.8", "f1@1.2")
+
+    def f1(**kw):
+        return [report.pipeline_table(1, progress=False, **kw)["without_refiner"][k] for k in keys]
+
+    bundled = f1()
+    assert bundled == f1(vha="C3_300")
+    assert bundled != f1(vha="vha2")

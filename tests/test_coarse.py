@@ -96,6 +96,7 @@ def test_load_frozen_vha_picks_the_checkpoint_kind(tmp_path):
     with pytest.raises(FileNotFoundError, match="no CoarseVHA at 'nope'"):
         load_frozen_vha("nope")
 
+
 def test_committed_tied_checkpoint_converts():
     if not (CPU_CHECKPOINTS / "C4_900.safetensors").is_file():
         pytest.skip("no tied checkpoints in this copy")

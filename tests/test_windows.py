@@ -417,6 +417,41 @@ def test_fuser_lr_scale_makes_two_groups_and_resumes_bit_for_bit(tmp_path):
     assert len(train_vha(_tiny(tmp_path / "c", steps=1)).optimizer.param_groups) == 1  # the default: as before
 
 
+def test_freeze_code_trains_the_decoder_side_only_and_keeps_the_code(tmp_path):
+    from loco.training.coarse import CoarseVHA, load_coarse
+    from loco.training.vha import train_vha
+
+    init = CoarseVHA(2).identity_init()
+    with torch.no_grad():
+        for w in init.weights.values():
+            w.add_(torch.randn_like(w) * 1e-2)
+    init.save(tmp_path / "init.safetensors")
+    with pytest.raises(ValueError, match="leaky_code 0"):
+        train_vha(_tiny(tmp_path / "z", init=str(tmp_path / "init.safetensors"), freeze_code=True))
+    with pytest.raises(ValueError, match="keeps the code of an init"):
+        train_vha(_tiny(tmp_path / "z", init="", freeze_code=True, leaky_code=0.0))
+    cfg = _tiny(
+        tmp_path / "a", init=str(tmp_path / "init.safetensors"), freeze_code=True, leaky_code=0.0, fuser_lr_scale=5.0
+    )
+    full = train_vha(cfg)
+    trained, start = full.model.state_dict(), load_coarse(tmp_path / "init.safetensors").state_dict()
+    frozen = [k for k in trained if k.startswith(("weights.e", "biases.e", "fuser."))]
+    assert len(frozen) == 10
+    for k in trained:
+        assert torch.equal(trained[k], start[k]) == (k in frozen), k  # the decoder side moved, the rest did not
+    x = torch.rand(1, 14, 316, 9, 11) ** 8
+    with torch.no_grad():
+        assert torch.equal(full.model.encode3d(x), init.encode3d(x))
+    groups = full.optimizer.param_groups
+    assert len(groups) == 2 and {id(p) for p in groups[1]["params"]} == {id(p) for p in full.model.defuser.parameters()}
+    cfg = _tiny(
+        tmp_path / "b", init=str(tmp_path / "init.safetensors"), freeze_code=True, leaky_code=0.0, fuser_lr_scale=5.0
+    )
+    train_vha(cfg, stop_at=2)
+    resumed = train_vha(cfg, resume=cfg.out).model.state_dict()
+    assert all(torch.equal(trained[k], resumed[k]) for k in trained)
+
+
 def _window_losses_autograd(out, target, inside, cfg, valid=None):
     """The window loss as first written, differentiated by autograd: the oracle for the closed-form gradient."""
     from loco.training.windows import FP_THRESHOLD, RIDGE_MARGIN, _interior

@@ -151,6 +151,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="windows never overhang the frame (the behaviour before exact borders; see VHAConfig)",
     )
     v.add_argument("--bypass-fuser", action="store_true", help="train the per-joint path alone")
+    v.add_argument(
+        "--freeze-code",
+        action="store_true",
+        help="train the decoder side only: the encoder and fuser keep --init's weights, so its code stays the same "
+        "(windows recipe)",
+    )
     v.add_argument("--fuser-init", default=d.fuser_init, help="copy the fuser/defuser of this CoarseVHA file")
     v.add_argument(
         "--fuser-lr-scale", type=float, default=d.fuser_lr_scale, help="the fuser's/defuser's lr is --lr times this"

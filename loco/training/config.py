@@ -151,6 +151,10 @@ class VHAConfig(TrainConfig):
             nearer the peak, so that no diagonal voxel is a 6-connected local maximum of its own. Such diagonal twins
             are half of a v2 VHA's unmatched peaks at 2 voxels (``scripts/vha_cpu/twins.py``). 0 (the default, and every
             run before the field existed) adds nothing.
+        freeze_code: train the decoder side only (the defuser and the decoder kernels; ``windows`` only): the encoder
+            and the fuser keep the weights of ``init``, so the code of every volume stays exactly the init's and a
+            Code Predictor trained against that code stays valid (with ``leaky_code`` 0, as the exported VHA
+            computes it). Off (the default) trains everything.
         windows_per_frame: each synthetic frame serves this many consecutive steps (``windows`` only; slot ``b`` of
             step ``t`` shows frame ``(t // windows_per_frame) * B + b``): making a frame costs ~20 ms of
             single-threaded Python, which bounds a GPU's step at large batches.
@@ -194,6 +198,7 @@ class VHAConfig(TrainConfig):
     end_windows: float = 0.0
     empty_weight: float = 0.0
     ridge_weight: float = 0.0
+    freeze_code: bool = False
 
     kind = "vha"
 

@@ -2,6 +2,7 @@
 
     python -m loco.training.report vha --names vha2 --frames 16            # paper Table 2: F1 at 0/1/2 voxels
     python -m loco.training.report pipeline --frames 32                      # F1@0.4/0.8/1.2 m, with/without refiner
+    python -m loco.training.report pipeline --frames 32 --vha runs/c3D1      # the same, decoding with another VHA
     python -m loco.training.report refiner --frames 200                      # the refiner alone, occluded joints
 
 Training draws its frames from seeds 0.. (VHA crops: ``[seed * 1000 + rank + 1, 1, i]``; Code Predictor
@@ -62,8 +63,14 @@ def occluded_recall(pipeline, dataset, frames: int, threshold: float = 0.4) -> d
     }
 
 
-def pipeline_table(frames: int, image_size=(270, 480), progress: bool = True) -> dict:
-    """The bundled "vha2" pipeline with and without its refiner (JTA protocol, greedy matching)."""
+def pipeline_table(frames: int, image_size=(270, 480), progress: bool = True, vha: str | None = None) -> dict:
+    """The bundled "vha2" pipeline with and without its refiner (JTA protocol, greedy matching).
+
+    ``vha`` decodes with another VHA instead of the bundled one (:func:`~loco.training.coarse.load_frozen_vha`: a
+    windows run folder, a CoarseVHA file, a bundled coarse name or a tied checkpoint, in float32). Only a VHA with
+    the bundled one's code makes sense here (e.g. a decoder trained with ``--freeze-code`` from ``C3_300``): the Code
+    Predictor regresses that code.
+    """
     from loco.data.synthetic import SyntheticScenes
     from loco.evaluate import evaluate_pipeline
     from loco.geometry import VoxelGrid
@@ -74,6 +81,10 @@ def pipeline_table(frames: int, image_size=(270, 480), progress: bool = True) ->
     out = {}
     for label, refine in (("with_refiner", True), ("without_refiner", False)):
         pipe = LoCO.from_pretrained("vha2", device="cpu", input_size=tuple(image_size))
+        if vha is not None:
+            from loco.training.coarse import load_frozen_vha
+
+            pipe.vha = load_frozen_vha(vha)
         if not refine:
             pipe.refiner = None
         res = evaluate_pipeline(data, pipe, frames, grid=grid, progress=progress)
@@ -158,6 +169,12 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=int, default=16)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=None, help="write the JSON here too")
+    p.add_argument(
+        "--vha",
+        default=None,
+        help="pipeline: decode with this VHA (run folder, CoarseVHA file, bundled coarse name or tied checkpoint) "
+        "instead of the bundled one; it must have the bundled one's code",
+    )
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     if a.what == "vha":
@@ -165,7 +182,7 @@ def main(argv=None) -> int:
     elif a.what == "refiner":
         res = refiner_table(a.frames)
     else:
-        res = pipeline_table(a.frames)
+        res = pipeline_table(a.frames, vha=a.vha)
     text = json.dumps(res, indent=2)
     print(text)
     if a.out:

@@ -513,8 +513,21 @@ def train_vha_windows(config: VHAConfig, resume: str | None = None, stop_at: int
     run folder also gets ``coarse.safetensors`` at every checkpoint)."""
     if not config.fuser_lr_scale > 0:
         raise ValueError(f"fuser_lr_scale must be > 0, got {config.fuser_lr_scale}")
+    if config.freeze_code and not config.init:
+        raise ValueError("freeze_code keeps the code of an init: set init to the VHA whose code is to stay")
+    if config.freeze_code and config.leaky_code:
+        raise ValueError(
+            f"freeze_code needs leaky_code 0 (got {config.leaky_code}): a leaky code layer trains the decoder on "
+            "a code the exported VHA never computes"
+        )
     seed_everything(config.seed)
     model = build_coarse(config)
+    if config.freeze_code:
+        for name in model.weights:
+            if name.startswith("e"):
+                model.weights[name].requires_grad_(False)
+                model.biases[name].requires_grad_(False)
+        model.fuser.requires_grad_(False)
     sampler = WindowSampler(config, model)
     out = Path(config.out)
 
