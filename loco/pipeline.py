@@ -69,7 +69,7 @@ MIN_IMAGE_SIDE = 16
 #: Bundled pipelines that are assembled from the bundled networks (``loco/weights/<name>/``) when their folder has
 #: no ``pipeline.json`` of its own.
 BUNDLED_PIPELINES: dict[str, dict[str, str]] = {
-    "vha2": {"predictor": "code_predictor_light", "vha": "vha2_c3", "refiner": "pose_refiner"},
+    "vha2": {"predictor": "code_predictor_light", "vha": "vha2_c3p", "refiner": "pose_refiner"},
 }
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")

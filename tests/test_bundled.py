@@ -36,8 +36,11 @@ def test_every_bundled_network_has_a_model_card():
             assert section in text, f"{card} lacks {section}"
 
 
-#: The three of paper Table 1, and ``vha2_c3``: the VHA v2 of the ``vha2`` pipeline (its Code Predictor's target).
-BUNDLED_VHAS = [n for n in ("vha1", "vha2", "vha3", "vha2_c3") if (WEIGHTS_DIR / n / "config.json").is_file()]
+#: The three of paper Table 1, ``vha2_c3`` (the VHA v2 whose code the ``vha2`` pipeline's Code Predictor regresses) and
+#: ``vha2_c3p`` (that code, with a decoder fine-tuned on predicted codes: the pipeline's).
+BUNDLED_VHAS = [
+    n for n in ("vha1", "vha2", "vha3", "vha2_c3", "vha2_c3p") if (WEIGHTS_DIR / n / "config.json").is_file()
+]
 
 
 @pytest.mark.parametrize("name", BUNDLED_VHAS or ["none"])
@@ -85,10 +88,24 @@ def test_bundled_vha_decodes_an_empty_frame_to_no_peak(name):
 
 @needs_vha2
 def test_bundled_pipeline_decodes_with_the_vha_its_predictor_was_trained_for():
-    """A Code Predictor regresses one VHA's code: the pipeline must pair it with that VHA, not another v2."""
+    """A Code Predictor regresses one VHA's code: the pipeline must decode with that VHA, or with one whose encoder
+    and fuser are that VHA's (``code_of``), so that every volume has the same code."""
+    from loco.models import VHA
+
     spec = BUNDLED_PIPELINES["vha2"]
-    meta = json.loads((WEIGHTS_DIR / spec["predictor"] / "config.json").read_text())["metadata"]
-    assert meta["vha"] == spec["vha"]
+    target = json.loads((WEIGHTS_DIR / spec["predictor"] / "config.json").read_text())["metadata"]["vha"]
+    vha_meta = json.loads((WEIGHTS_DIR / spec["vha"] / "config.json").read_text())["metadata"]
+    assert vha_meta.get("code_of", spec["vha"]) == target
+    if spec["vha"] == target:
+        return
+    ours, theirs = VHA.from_pretrained(spec["vha"]).state_dict(), VHA.from_pretrained(target).state_dict()
+    encoder = [k for k in ours if k.startswith(("encoder.", "fuser."))]
+    assert encoder and all(torch.equal(ours[k], theirs[k]) for k in encoder)
+    assert any(not torch.equal(ours[k], theirs[k]) for k in ours if k not in encoder)  # the decoder is its own
+    x = torch.zeros(1, 14, 316, 12, 16)
+    x[0, 5, 140:143, 4:7, 8:11] = 1.0
+    with torch.no_grad():
+        assert torch.equal(VHA.from_pretrained(spec["vha"]).encode(x), VHA.from_pretrained(target).encode(x))
 
 
 @needs_vha2
@@ -130,13 +147,15 @@ def test_bundled_pipeline_on_the_authors_real_frames(authors_dir, tmp_path):
 
 @needs_vha2
 def test_pipeline_report_decodes_with_the_vha_it_is_given(monkeypatch):
-    """``report pipeline --vha`` swaps the decoder: the bundled VHA's own tied checkpoint (``C3_300``, float32) scores
-    the frame as the bundled fp16 export does, and a VHA with another code (the bundled ``vha2``) scores differently."""
+    """``report pipeline --vha`` swaps the decoder: the pipeline VHA's own checkpoint (float32) scores the frame as the
+    bundled fp16 export does, and ``C3_300`` (the same code, the decoder before its fine-tune on predicted codes)
+    scores differently."""
     from loco.training import report
     from loco.training.tied import CPU_CHECKPOINTS
 
-    if not (CPU_CHECKPOINTS / "C3_300.safetensors").is_file():
-        pytest.skip("no tied checkpoints in this copy")
+    meta = json.loads((WEIGHTS_DIR / BUNDLED_PIPELINES["vha2"]["vha"] / "config.json").read_text())["metadata"]
+    if not (CPU_CHECKPOINTS / "C3_300.safetensors").is_file() or "coarse_checkpoint" not in meta:
+        pytest.skip("no tied or coarse checkpoints in this copy")
     monkeypatch.setattr(report, "occluded_recall", lambda *a, **k: {})
     keys = ("f1@0.4", "f1@0.8", "f1@1.2")
 
@@ -144,5 +163,5 @@ def test_pipeline_report_decodes_with_the_vha_it_is_given(monkeypatch):
         return [report.pipeline_table(1, progress=False, **kw)["without_refiner"][k] for k in keys]
 
     bundled = f1()
-    assert bundled == f1(vha="C3_300")
-    assert bundled != f1(vha="vha2")
+    assert bundled == f1(vha=meta["coarse_checkpoint"])
+    assert bundled != f1(vha="C3_300")

@@ -19,7 +19,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 
 #: Names :meth:`PretrainedMixin.from_pretrained` resolves, per model class.
 PRETRAINED_NAMES: dict[str, tuple[str, ...]] = {
-    "VHA": ("vha1", "vha2", "vha3", "vha2_c3"),
+    "VHA": ("vha1", "vha2", "vha3", "vha2_c3", "vha2_c3p"),
     "CodePredictor": ("code_predictor_light", "code_predictor_inception"),
     "PoseRefiner": ("pose_refiner",),
 }
