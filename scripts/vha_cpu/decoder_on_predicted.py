@@ -30,6 +30,7 @@ import sys
 import time
 
 import numpy as np
+import replay
 import torch
 
 import loco.training.predictor as P
@@ -37,7 +38,6 @@ from loco import ops
 from loco.models import CodePredictor
 from loco.training import PredictorConfig, VHAConfig
 from loco.training.coarse import from_tied
-from loco.training.sampler import frame_joints
 from loco.training.tied import load_tied
 from loco.training.windows import window_losses
 
@@ -68,23 +68,13 @@ size = (grid.height, grid.width)
 S, P_ALL = coarse.S, coarse.P
 
 opt = torch.optim.Adam(trainable, lr=LR)
-start = 0
-if os.path.exists(f"{out}/state.pt"):
-    st = torch.load(f"{out}/state.pt", weights_only=False)
-    coarse.load_state_dict(st["model"])
-    opt.load_state_dict(st["opt"])
-    start = st["step"]
-    print("resumed at", start, flush=True)
+start = replay.resume(out, coarse, opt)
 buffer: list = []
 rng = np.random.default_rng([8, start])
 
 
 def fresh(k: int):
-    s = src.scenes[int(src.order[k % len(src.order)])]
-    image, poses, camera = s["image"], s["poses3d"], s["camera"]
-    if rng.random() < 0.5:
-        image, poses, camera = P.flip_sample(image, poses, camera)
-    centers, joints = frame_joints(poses, camera, grid)
+    image, centers, joints = replay.frame(src, k, rng)
     with torch.no_grad():
         code = predictor(P.normalize(image[None].float())).clamp_min(0)
     return code, centers, joints
@@ -148,8 +138,7 @@ for step in range(start + 1, steps + 1):
         print(json.dumps({"step": step, "s": round(time.time() - t0), "buffer": len(buffer)} | row), flush=True)
         acc, n_acc = {}, 0
     if step % 100 == 0 or step == steps:
-        torch.save({"model": coarse.state_dict(), "opt": opt.state_dict(), "step": step}, f"{out}/state.pt.tmp")
-        os.replace(f"{out}/state.pt.tmp", f"{out}/state.pt")
+        replay.save(out, coarse, opt, step)
         coarse.save(f"{out}/coarse.safetensors", {"step": step})
     if step % 250 == 0 or step == steps:
         print(json.dumps({"step": step, "val": validate()}), flush=True)

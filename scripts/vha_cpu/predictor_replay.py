@@ -25,13 +25,13 @@ import sys
 import time
 
 import numpy as np
+import replay
 import torch
 from safetensors.torch import save_file
 
 import loco.training.predictor as P
 from loco.models import CodePredictor
 from loco.training import PredictorConfig
-from loco.training.sampler import frame_joints
 from loco.training.coarse import load_frozen_vha
 
 out, tied_name, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -57,24 +57,14 @@ with torch.no_grad():
 if os.environ.get("INIT"):
     model.load_state_dict(CodePredictor.from_pretrained(os.environ["INIT"]).float().state_dict())
 opt = torch.optim.Adam(model.parameters(), lr=LR, weight_decay=0.0)
-start = 0
-if os.path.exists(f"{out}/state.pt"):
-    st = torch.load(f"{out}/state.pt", weights_only=False)
-    model.load_state_dict(st["model"])
-    opt.load_state_dict(st["opt"])
-    start = st["step"]
-    print("resumed at", start, flush=True)
+start = replay.resume(out, model, opt)
 
 buffer: list = []
 rng = np.random.default_rng([7, start])
 
 
 def fresh(k: int):
-    s = src.scenes[int(src.order[k % len(src.order)])]
-    image, poses, camera = s["image"], s["poses3d"], s["camera"]
-    if rng.random() < 0.5:
-        image, poses, camera = P.flip_sample(image, poses, camera)
-    centers, joints = frame_joints(poses, camera, grid)
+    image, centers, joints = replay.frame(src, k, rng)
     return image, P.render_codes(vha, [(image, centers, joints)], grid, cfg.sigma, cfg.snap, "cpu")[0]
 
 
@@ -113,8 +103,7 @@ for step in range(start + 1, steps + 1):
         print(json.dumps({"step": step, "loss": round(acc / n_acc, 3), "s": round(time.time() - t0), "buffer": len(buffer)}), flush=True)
         acc, n_acc = 0.0, 0
     if step % 250 == 0:
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, f"{out}/state.pt.tmp")
-        os.replace(f"{out}/state.pt.tmp", f"{out}/state.pt")
+        replay.save(out, model, opt, step)
     if step % 500 == 0 or step == steps:
         save_file(model.state_dict(), f"{out}/predictor_{step}.safetensors")
         print(json.dumps({"step": step, "val": validate()}), flush=True)
