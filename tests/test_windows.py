@@ -430,6 +430,9 @@ def test_freeze_code_trains_the_decoder_side_only_and_keeps_the_code(tmp_path):
         train_vha(_tiny(tmp_path / "z", init=str(tmp_path / "init.safetensors"), freeze_code=True))
     with pytest.raises(ValueError, match="keeps the code of an init"):
         train_vha(_tiny(tmp_path / "z", init="", freeze_code=True, leaky_code=0.0))
+    with pytest.raises(ValueError, match="replaces its fuser"):
+        init_path = str(tmp_path / "init.safetensors")
+        train_vha(_tiny(tmp_path / "z", init=init_path, freeze_code=True, leaky_code=0.0, fuser_init=init_path))
     cfg = _tiny(
         tmp_path / "a", init=str(tmp_path / "init.safetensors"), freeze_code=True, leaky_code=0.0, fuser_lr_scale=5.0
     )

@@ -2,7 +2,7 @@
 
     python -m loco.training.report vha --names vha2 --frames 16            # paper Table 2: F1 at 0/1/2 voxels
     python -m loco.training.report pipeline --frames 32                      # F1@0.4/0.8/1.2 m, with/without refiner
-    python -m loco.training.report pipeline --frames 32 --vha runs/c3D1      # the same, decoding with another VHA
+    python -m loco.training.report pipeline --frames 32 --vha C3_300         # the same, decoding with another VHA
     python -m loco.training.report refiner --frames 200                      # the refiner alone, occluded joints
 
 Training draws its frames from seeds 0.. (VHA crops: ``[seed * 1000 + rank + 1, 1, i]``; Code Predictor
@@ -68,8 +68,8 @@ def pipeline_table(frames: int, image_size=(270, 480), progress: bool = True, vh
 
     ``vha`` decodes with another VHA instead of the bundled one (:func:`~loco.training.coarse.load_frozen_vha`: a
     windows run folder, a CoarseVHA file, a bundled coarse name or a tied checkpoint, in float32). Only a VHA with
-    the bundled one's code makes sense here (e.g. a decoder trained with ``--freeze-code`` from ``C3_300``): the Code
-    Predictor regresses that code.
+    the bundled one's code makes sense here (``C3_300``, or a decoder trained from it with ``--freeze-code`` or
+    ``scripts/vha_cpu/decoder_on_predicted.py``): the Code Predictor regresses that code.
     """
     from loco.data.synthetic import SyntheticScenes
     from loco.evaluate import evaluate_pipeline

@@ -515,6 +515,8 @@ def train_vha_windows(config: VHAConfig, resume: str | None = None, stop_at: int
         raise ValueError(f"fuser_lr_scale must be > 0, got {config.fuser_lr_scale}")
     if config.freeze_code and not config.init:
         raise ValueError("freeze_code keeps the code of an init: set init to the VHA whose code is to stay")
+    if config.freeze_code and config.fuser_init:
+        raise ValueError(f"freeze_code keeps init's code, but fuser_init {config.fuser_init!r} replaces its fuser")
     if config.freeze_code and config.leaky_code:
         raise ValueError(
             f"freeze_code needs leaky_code 0 (got {config.leaky_code}): a leaky code layer trains the decoder on "
