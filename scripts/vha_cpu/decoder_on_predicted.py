@@ -94,14 +94,7 @@ if start == 0:
     print(json.dumps({"step": 0, "val": validate()}), flush=True)
 t0, acc, n_acc = time.time(), {}, 0
 for step in range(start + 1, steps + 1):
-    for f in range(FRESH):
-        item = fresh(step * FRESH + f)
-        if len(buffer) < CAP:
-            buffer.append(item)
-        else:
-            buffer[int(rng.integers(CAP))] = item
-    picks = list(range(len(buffer) - FRESH, len(buffer)))
-    picks += [int(i) for i in rng.integers(len(buffer), size=B - FRESH)]
+    picks = replay.step_picks(buffer, fresh, step, FRESH, B, CAP, rng)
     codes, vols, valid = [], [], []
     for i in picks:
         code, centers, joints = buffer[i]

@@ -78,14 +78,7 @@ def validate():
 t0, acc, n_acc = time.time(), 0.0, 0
 model.train()
 for step in range(start + 1, steps + 1):
-    for f in range(FRESH):
-        item = fresh(step * FRESH + f)
-        if len(buffer) < CAP:
-            buffer.append(item)
-        else:
-            buffer[int(rng.integers(CAP))] = item
-    picks = list(range(len(buffer) - FRESH, len(buffer)))
-    picks += [int(i) for i in rng.integers(len(buffer), size=B - FRESH)]
+    picks = replay.step_picks(buffer, fresh, step, FRESH, B, CAP, rng)
     images = torch.stack([P.augment_image(buffer[i][0], rng) for i in picks])
     codes = torch.stack([buffer[i][1] for i in picks])
     lr = LR * min(1.0, step / 100) * (0.2 if step > 0.8 * steps else 1.0)

@@ -36,3 +36,16 @@ def frame(src: P.FrameDataset, k: int, rng: np.random.Generator):
         image, poses, camera = P.flip_sample(image, poses, camera)
     centers, joints = frame_joints(poses, camera, src.grid)
     return image, centers, joints
+
+
+def step_picks(buffer: list, fresh, step: int, n_fresh: int, batch: int, cap: int, rng: np.random.Generator) -> list:
+    """Add ``n_fresh`` new items ``fresh(step * n_fresh + f)`` to ``buffer`` (a random slot is replaced once it holds
+    ``cap``) and return the step's buffer indices: the new items, then ``batch - n_fresh`` drawn from the buffer."""
+    for f in range(n_fresh):
+        item = fresh(step * n_fresh + f)
+        if len(buffer) < cap:
+            buffer.append(item)
+        else:
+            buffer[int(rng.integers(cap))] = item
+    picks = list(range(len(buffer) - n_fresh, len(buffer)))
+    return picks + [int(i) for i in rng.integers(len(buffer), size=batch - n_fresh)]
