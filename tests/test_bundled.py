@@ -160,8 +160,12 @@ def test_pipeline_report_decodes_with_the_vha_it_is_given(monkeypatch):
     keys = ("f1@0.4", "f1@0.8", "f1@1.2")
 
     def f1(**kw):
-        return [report.pipeline_table(1, progress=False, **kw)["without_refiner"][k] for k in keys]
+        table = report.pipeline_table(1, progress=False, refiner=False, **kw)
+        assert set(table) == {"without_refiner"}  # refiner=False evaluates that row only
+        return [table["without_refiner"][k] for k in keys]
 
     bundled = f1()
     assert bundled == f1(vha=meta["coarse_checkpoint"])
+    with pytest.raises(TypeError, match="refiner"):
+        report.pipeline_table(1, refiner="yes")
     assert bundled != f1(vha="C3_300")

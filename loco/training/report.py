@@ -63,14 +63,25 @@ def occluded_recall(pipeline, dataset, frames: int, threshold: float = 0.4) -> d
     }
 
 
-def pipeline_table(frames: int, image_size=(270, 480), progress: bool = True, vha: str | None = None) -> dict:
+def pipeline_table(
+    frames: int,
+    image_size=(270, 480),
+    progress: bool = True,
+    vha: str | None = None,
+    refiner: bool | None = None,
+) -> dict:
     """The bundled "vha2" pipeline with and without its refiner (JTA protocol, greedy matching).
+
+    ``refiner`` picks one row: ``True`` only ``"with_refiner"``, ``False`` only ``"without_refiner"``; ``None``
+    (the default) both.
 
     ``vha`` decodes with another VHA instead of the bundled one (:func:`~loco.training.coarse.load_frozen_vha`: a
     windows run folder, a CoarseVHA file, a bundled coarse name or a tied checkpoint, in float32). Only a VHA with
     the bundled one's code makes sense here (``C3_300``, or a decoder trained from it with ``--freeze-code`` or
     ``scripts/vha_cpu/decoder_on_predicted.py``): the Code Predictor regresses that code.
     """
+    if refiner not in (None, True, False):
+        raise TypeError(f"refiner must be True, False or None (both rows), got {refiner!r}")
     from loco.data.synthetic import SyntheticScenes
     from loco.evaluate import evaluate_pipeline
     from loco.geometry import VoxelGrid
@@ -80,6 +91,8 @@ def pipeline_table(frames: int, image_size=(270, 480), progress: bool = True, vh
     data = SyntheticScenes("jta", image_size=image_size, seed=EVAL_SEED, length=max(frames, 1), grid=grid)
     out = {}
     for label, refine in (("with_refiner", True), ("without_refiner", False)):
+        if refiner is not None and refine != refiner:
+            continue
         pipe = LoCO.from_pretrained("vha2", device="cpu", input_size=tuple(image_size))
         if vha is not None:
             from loco.training.coarse import load_frozen_vha
