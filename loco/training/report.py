@@ -89,17 +89,16 @@ def pipeline_table(
 
     grid = VoxelGrid.for_image(*image_size)
     data = SyntheticScenes("jta", image_size=image_size, seed=EVAL_SEED, length=max(frames, 1), grid=grid)
-    out = {}
-    for label, refine in (("with_refiner", True), ("without_refiner", False)):
-        if refiner is not None and refine != refiner:
-            continue
-        pipe = LoCO.from_pretrained("vha2", device="cpu", input_size=tuple(image_size))
-        if vha is not None:
-            from loco.training.coarse import load_frozen_vha
+    pipe = LoCO.from_pretrained("vha2", device="cpu", input_size=tuple(image_size))
+    if vha is not None:
+        from loco.training.coarse import load_frozen_vha
 
-            pipe.vha = load_frozen_vha(vha)
-        if not refine:
-            pipe.refiner = None
+        pipe.vha = load_frozen_vha(vha)
+    bundled_refiner = pipe.refiner
+    rows = [("with_refiner", True), ("without_refiner", False)]
+    out = {}
+    for label, refine in [r for r in rows if refiner is None or r[1] == refiner]:
+        pipe.refiner = bundled_refiner if refine else None
         res = evaluate_pipeline(data, pipe, frames, grid=grid, progress=progress)
         row = res["rows"]["pipeline"]
         out[label] = {k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()} | {
