@@ -169,3 +169,22 @@ def test_pipeline_report_decodes_with_the_vha_it_is_given(monkeypatch):
     with pytest.raises(TypeError, match="refiner"):
         report.pipeline_table(1, refiner="yes")
     assert bundled != f1(vha="C3_300")
+
+
+def test_report_seed_picks_the_held_out_frames(monkeypatch):
+    """``--seed`` reaches the frames of every table (default 10000), and a bad seed is refused before any work."""
+    from loco.training import report
+
+    seen = []
+    monkeypatch.setattr(report, "evaluate_vha", lambda model, frames, seed, progress: seen.append(seed) or {})
+    report.vha_table(["vha1"], 1, progress=False)
+    report.vha_table(["vha1"], 1, progress=False, seed=50_000)
+    assert seen == [report.EVAL_SEED, 50_000]
+    for table in (report.vha_table, report.pipeline_table, report.refiner_table):
+        args = (["vha1"], 1) if table is report.vha_table else (1,)
+        with pytest.raises(TypeError, match="seed"):
+            table(*args, seed=1.5)
+        with pytest.raises(ValueError, match="seed"):
+            table(*args, seed=-1)
+    report.main(["vha", "--names", "vha1", "--frames", "1", "--seed", "7"])
+    assert seen[-1] == 7

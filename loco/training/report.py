@@ -6,7 +6,10 @@
     python -m loco.training.report refiner --frames 200                      # the refiner alone, occluded joints
 
 Training draws its frames from seeds 0.. (VHA crops: ``[seed * 1000 + rank + 1, 1, i]``; Code Predictor
-``SyntheticScenes(seed=0)``; refiner poses ``[0, 3, i]``); the evaluation uses ``seed = 10000`` throughout.
+``SyntheticScenes(seed=0)``; refiner poses ``[0, 3, i]``); the evaluation uses ``seed = 10000`` throughout unless
+``--seed`` says otherwise. Seed 10000 also held the few validation frames that training runs printed and that chose
+which stage to bundle; ``--seed 50000`` gives frames no run, threshold tuning (seed 20000) or decoder fine-tuning
+(seed 30000) has seen.
 """
 
 from __future__ import annotations
@@ -25,14 +28,23 @@ __all__ = ["vha_table", "pipeline_table", "occluded_recall", "refiner_table"]
 EVAL_SEED = 10_000
 
 
-def vha_table(names, frames: int, progress: bool = True) -> dict:
-    """``{name: {f1@0, f1@1, f1@2, ...}}`` on ``frames`` full 1080x1920 JTA-preset frames."""
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    return int(seed)
+
+
+def vha_table(names, frames: int, progress: bool = True, seed: int = EVAL_SEED) -> dict:
+    """``{name: {f1@0, f1@1, f1@2, ...}}`` on ``frames`` full 1080x1920 JTA-preset frames of ``seed``."""
     from loco.models import VHA
 
+    seed = _check_seed(seed)
     out = {}
     for name in names:
         t = time.perf_counter()
-        out[name] = evaluate_vha(VHA.from_pretrained(name).float(), frames, seed=EVAL_SEED, progress=progress)
+        out[name] = evaluate_vha(VHA.from_pretrained(name).float(), frames, seed=seed, progress=progress)
         out[name]["seconds"] = round(time.perf_counter() - t, 1)
     return out
 
@@ -69,11 +81,12 @@ def pipeline_table(
     progress: bool = True,
     vha: str | None = None,
     refiner: bool | None = None,
+    seed: int = EVAL_SEED,
 ) -> dict:
     """The bundled "vha2" pipeline with and without its refiner (JTA protocol, greedy matching).
 
     ``refiner`` picks one row: ``True`` only ``"with_refiner"``, ``False`` only ``"without_refiner"``; ``None``
-    (the default) both.
+    (the default) both. ``seed`` picks the held-out frames (``SyntheticScenes(seed=seed)``).
 
     ``vha`` decodes with another VHA instead of the bundled one (:func:`~loco.training.coarse.load_frozen_vha`: a
     windows run folder, a CoarseVHA file, a bundled coarse name or a tied checkpoint, in float32). Only a VHA with
@@ -82,13 +95,14 @@ def pipeline_table(
     """
     if refiner not in (None, True, False):
         raise TypeError(f"refiner must be True, False or None (both rows), got {refiner!r}")
+    seed = _check_seed(seed)
     from loco.data.synthetic import SyntheticScenes
     from loco.evaluate import evaluate_pipeline
     from loco.geometry import VoxelGrid
     from loco.pipeline import LoCO
 
     grid = VoxelGrid.for_image(*image_size)
-    data = SyntheticScenes("jta", image_size=image_size, seed=EVAL_SEED, length=max(frames, 1), grid=grid)
+    data = SyntheticScenes("jta", image_size=image_size, seed=seed, length=max(frames, 1), grid=grid)
     pipe = LoCO.from_pretrained("vha2", device="cpu", input_size=tuple(image_size))
     if vha is not None:
         from loco.training.coarse import load_frozen_vha
@@ -109,7 +123,9 @@ def pipeline_table(
 
 
 @torch.no_grad()
-def refiner_table(frames: int, name: str = "pose_refiner", image_size=(270, 480), progress: bool = True) -> dict:
+def refiner_table(
+    frames: int, name: str = "pose_refiner", image_size=(270, 480), progress: bool = True, seed: int = EVAL_SEED
+) -> dict:
     """The refiner on frames with occluded joints, without the other networks.
 
     Per held-out frame, the detections are the ground-truth joints that are visible (on screen and not hidden),
@@ -126,8 +142,9 @@ def refiner_table(frames: int, name: str = "pose_refiner", image_size=(270, 480)
     from loco.metrics import DetectionMeter, match_joints, poses_to_rows
     from loco.models import PoseRefiner
 
+    seed = _check_seed(seed)
     refiner = PoseRefiner.from_pretrained(name).float()
-    data = SyntheticScenes("jta", image_size=image_size, seed=EVAL_SEED, length=max(frames, 1))
+    data = SyntheticScenes("jta", image_size=image_size, seed=seed, length=max(frames, 1))
     meters = {"without_refiner": DetectionMeter(), "with_refiner": DetectionMeter()}
     occ = {k: [0, 0] for k in meters}
     frames_with_occlusion = 0
@@ -180,6 +197,13 @@ def main(argv=None) -> int:
     p.add_argument("--names", nargs="+", default=["vha2"])
     p.add_argument("--frames", type=int, default=16)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=EVAL_SEED,
+        help=f"the held-out frames' seed (default {EVAL_SEED}; 50000: a second set that no training run, threshold "
+        "tuning or model choice has seen)",
+    )
     p.add_argument("--out", default=None, help="write the JSON here too")
     p.add_argument(
         "--vha",
@@ -190,11 +214,11 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     if a.what == "vha":
-        res = vha_table(a.names, a.frames)
+        res = vha_table(a.names, a.frames, seed=a.seed)
     elif a.what == "refiner":
-        res = refiner_table(a.frames)
+        res = refiner_table(a.frames, seed=a.seed)
     else:
-        res = pipeline_table(a.frames, vha=a.vha)
+        res = pipeline_table(a.frames, vha=a.vha, seed=a.seed)
     text = json.dumps(res, indent=2)
     print(text)
     if a.out:
