@@ -16,12 +16,13 @@ import time
 import torch
 
 from loco.training.coarse import load_coarse
+from loco.training.report import EVAL_SEED
 from loco.training.windows import evaluate_coarse
 
 torch.set_num_threads(2)
 full_n = int(sys.argv[2]) if len(sys.argv) > 2 else 16
 small_n = int(sys.argv[3]) if len(sys.argv) > 3 else 64
-seed = int(sys.argv[4]) if len(sys.argv) > 4 else 10_000
+seed = int(sys.argv[4]) if len(sys.argv) > 4 else EVAL_SEED
 seed_arg = f" {seed}" if len(sys.argv) > 4 else ""
 model = load_coarse(sys.argv[1]).eval()
 out = {}
