@@ -17,6 +17,11 @@ them flipped; the predicted code, no grad) into a replay buffer and trains on th
 it; the target volume is rendered from the frame's joints each time. The decoder runs with 3-D convolutions
 (:meth:`CoarseVHA.unfeatures3d`), the hidden layers as plain ReLUs and the output leaky (0.01), as the windows recipe.
 
+With ``INIT`` (env; a CoarseVHA spec for :func:`loco.training.coarse.load_coarse`, e.g. ``vha2_c3p``) the defuser and
+decoder start from that checkpoint instead of ``C3_300``'s; its encoder and fuser must be ``C3_300``'s (checked), so
+the predicted code still means the same. ``FRAME_OFFSET`` (env, default 0) shifts the frames of seed 30000 a step
+takes (frame ``step * FRESH + f + FRAME_OFFSET``), so a continuation sees new ones.
+
 Writes OUT_DIR/state.pt (model, optimiser, step; resumed when present; the buffer is not saved) and
 OUT_DIR/coarse.safetensors every 100 steps, and every 250 steps the F1 at 0.4/0.8/1.2 m of decode(predicted code) on
 the predictor's 8 validation frames (seed 10000; :func:`loco.training.predictor.evaluate_codes`, as
@@ -37,7 +42,7 @@ import loco.training.predictor as P
 from loco import ops
 from loco.models import CodePredictor
 from loco.training import PredictorConfig, VHAConfig
-from loco.training.coarse import from_tied
+from loco.training.coarse import from_tied, load_coarse
 from loco.training.tied import load_tied
 from loco.training.windows import window_losses
 
@@ -52,7 +57,17 @@ torch.set_num_threads(int(os.environ.get("THREADS", "2")))
 os.makedirs(out, exist_ok=True)
 
 predictor = CodePredictor.from_pretrained("code_predictor_light").float().eval().requires_grad_(False)
+INIT, OFFSET = os.environ.get("INIT", ""), int(os.environ.get("FRAME_OFFSET", "0"))
+if OFFSET < 0:
+    raise SystemExit(f"FRAME_OFFSET must be >= 0, got {OFFSET}")
 coarse = from_tied(load_tied("C3_300"))
+if INIT:
+    start_from = load_coarse(INIT)
+    frozen = [n for n, _ in coarse.named_parameters() if n.startswith(("fuser.", "weights.e", "biases.e"))]
+    mine, theirs = dict(coarse.named_parameters()), dict(start_from.named_parameters())
+    if len(frozen) < 8 or any(not torch.equal(mine[n], theirs[n]) for n in frozen):
+        raise SystemExit(f"INIT {INIT}: its encoder and fuser are not C3_300's, so its code is not the predictor's")
+    coarse.load_state_dict(start_from.state_dict())
 coarse.requires_grad_(False)
 trainable = [*coarse.defuser.parameters()] + [coarse.weights[n] for n in ("d1", "d2", "d3")]
 trainable += [coarse.biases[n] for n in ("d1", "d2", "d3")]
@@ -70,11 +85,11 @@ S, P_ALL = coarse.S, coarse.P
 opt = torch.optim.Adam(trainable, lr=LR)
 start = replay.resume(out, coarse, opt)
 buffer: list = []
-rng = np.random.default_rng([8, start])
+rng = np.random.default_rng([8, start] if OFFSET == 0 else [8, start, OFFSET])
 
 
 def fresh(k: int):
-    image, centers, joints = replay.frame(src, k, rng)
+    image, centers, joints = replay.frame(src, k + OFFSET, rng)
     with torch.no_grad():
         code = predictor(P.normalize(image[None].float())).clamp_min(0)
     return code, centers, joints
