@@ -17,8 +17,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from loco.training import VHAConfig
 from loco.training.coarse import load_coarse
 from loco.training.vha import _peak_rows, heldout_volumes
+from loco.training.windows import WindowSampler
 
 DEPTH_MARGIN, NEAR = 12, 12
 torch.set_num_threads(2)
@@ -31,19 +33,17 @@ seed = int(sys.argv[6]) if len(sys.argv) > 6 else 10_000
 model = load_coarse(ckpt).eval()
 model.hidden_slope = model.output_slope = 0.0
 S, P, st = model.S, model.P, model.stride
-SIX = ((1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1))
+# training's own window geometry: the part inside the frame (box) and the voxels the loss scores (_valid_box)
+sampler = WindowSampler(
+    VHAConfig(crop=(crop, crop), window_depth=pw, margin=margin, depth_margin=DEPTH_MARGIN, image_size=(1080, 1920)),
+    model,
+)
 
 
-def is_peak(y: torch.Tensor, j: int, d: int, v: int, u: int) -> bool:
-    """Whether ``y[j, d, v, u]`` is a peak as :func:`loco.ops.find_peaks` finds them (>= 0.1, no higher 6-neighbour)."""
-    c = y[j, d, v, u]
-    if c < 0.1:
-        return False
-    for dd, dv, du in SIX:
-        a, b, e = d + dd, v + dv, u + du
-        if 0 <= a < y.shape[1] and 0 <= b < y.shape[2] and 0 <= e < y.shape[3] and y[j, a, b, e] > c:
-            return False
-    return True
+def peak_set(rows: np.ndarray, origin: tuple[int, int, int] = (0, 0, 0)) -> set:
+    """``(joint, d, v, u)`` tuples of :func:`_peak_rows`' rows (the peaks Table 2 scores), shifted by ``origin``."""
+    d0, v0, u0 = origin
+    return {(int(j), int(d) + d0, int(v) + v0, int(u) + u0) for j, d, v, u in rows}
 
 
 def inner_edge(z: int, rr: int, cc: int, edge: tuple) -> int:
@@ -64,6 +64,7 @@ with torch.no_grad():
         vol = vol[:, :, : P * S]
         gh, gw = vol.shape[-2:]
         rec = model.reconstruct(vol)[0]
+        whole_peaks = peak_set(_peak_rows(rec[None])[0])
         tg = _peak_rows(vol)[0].astype(int)
         pad = F.pad(vol, (crop, crop, crop, crop))
         for k0 in range(0, len(tg), 16):
@@ -74,19 +75,17 @@ with torch.no_grad():
                 v0 = int(np.clip(int(round(v - crop / 2)) // st * st, -(crop // 2) // st * st, gh - crop // 2))
                 u0 = int(np.clip(int(round(u - crop / 2)) // st * st, -(crop // 2) // st * st, gw - crop // 2))
                 wins.append(pad[0, :, d0 : d0 + pw * S, v0 + crop : v0 + 2 * crop, u0 + crop : u0 + 2 * crop])
-                boxes.append((max(0, -v0), min(crop, gh - v0), max(0, -u0), min(crop, gw - u0)))
+                boxes.append(sampler.box(v0, u0, 0, (gh, gw)))
                 origin.append((d0, v0, u0))
             y = model(torch.stack(wins), torch.tensor(boxes))
-            for (j, d, v, u), yy, (d0, v0, u0), (t, b, lft, r) in zip(rows, y, origin, boxes):
+            for (j, d, v, u), yy, rows_y, (d0, v0, u0), (t, b, lft, r) in zip(rows, y, _peak_rows(y), origin, boxes):
+                window_peaks = peak_set(rows_y, (d0, v0, u0))
                 centre["n"] += 1
-                centre["whole"] += is_peak(rec, j, d, v, u)
-                centre["window"] += is_peak(yy, j, d - d0, v - v0, u - u0)
+                centre["whole"] += (j, d, v, u) in whole_peaks
+                centre["window"] += (j, d, v, u) in window_peaks
                 diff_t.append(abs(float(yy[j, d - d0, v - v0, u - u0] - rec[j, d, v, u])))
                 # the voxels the loss scores: margins at the window's edges that are not the frame's or the volume's
-                r0, r1 = (t if v0 <= 0 else margin), (b if v0 + crop >= gh else crop - margin)
-                c0, c1 = (lft if u0 <= 0 else margin), (r if u0 + crop >= gw else crop - margin)
-                z0 = 0 if d0 == 0 else DEPTH_MARGIN
-                z1 = pw * S if d0 + pw * S >= P * S else pw * S - DEPTH_MARGIN
+                _, (z0, z1, r0, r1, c0, c1) = sampler._valid_box(d0, v0, u0, 0, (gh, gw))
                 edge = (d0, v0, u0, gh, gw)
 
                 whole = rec[:, d0 : d0 + pw * S, max(v0, 0) : v0 + crop, max(u0, 0) : u0 + crop]
@@ -100,7 +99,8 @@ with torch.no_grad():
                 for jj, dd, vv, uu in tg[inside]:
                     key = "near" if inner_edge(dd - d0, vv - v0, uu - u0, edge) < NEAR else "far"
                     split[key][0] += 1
-                    split[key][1] += is_peak(rec, jj, dd, vv, uu) != is_peak(yy, jj, dd - d0, vv - v0, uu - u0)
+                    peak = (jj, dd, vv, uu)
+                    split[key][1] += (peak in whole_peaks) != (peak in window_peaks)
 n = centre["n"]
 print(f"{ckpt}: {n} target peaks on {frames} frames (seed {seed}), crop {crop}, window depth {pw}, margin {margin}")
 print(

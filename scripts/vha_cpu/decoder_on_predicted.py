@@ -61,16 +61,17 @@ INIT, OFFSET = os.environ.get("INIT", ""), int(os.environ.get("FRAME_OFFSET", "0
 if OFFSET < 0:
     raise SystemExit(f"FRAME_OFFSET must be >= 0, got {OFFSET}")
 coarse = from_tied(load_tied("C3_300"))
-if INIT:
-    start_from = load_coarse(INIT)
-    frozen = [n for n, _ in coarse.named_parameters() if n.startswith(("fuser.", "weights.e", "biases.e"))]
-    mine, theirs = dict(coarse.named_parameters()), dict(start_from.named_parameters())
-    if len(frozen) < 8 or any(not torch.equal(mine[n], theirs[n]) for n in frozen):
-        raise SystemExit(f"INIT {INIT}: its encoder and fuser are not C3_300's, so its code is not the predictor's")
-    coarse.load_state_dict(start_from.state_dict())
-coarse.requires_grad_(False)
 trainable = [*coarse.defuser.parameters()] + [coarse.weights[n] for n in ("d1", "d2", "d3")]
 trainable += [coarse.biases[n] for n in ("d1", "d2", "d3")]
+if INIT:  # every parameter that does not train (the encoder and the fuser) must be C3_300's
+    start_from = load_coarse(INIT)
+    trains = {id(p) for p in trainable}
+    frozen = [(n, p) for n, p in coarse.named_parameters() if id(p) not in trains]
+    theirs = dict(start_from.named_parameters())
+    if not frozen or any(not torch.equal(p, theirs[n]) for n, p in frozen):
+        raise SystemExit(f"INIT {INIT}: its encoder and fuser are not C3_300's, so its code is not the predictor's")
+    coarse.load_state_dict(start_from.state_dict())  # in place: ``trainable`` still holds the model's parameters
+coarse.requires_grad_(False)
 for p in trainable:
     p.requires_grad_(True)
 coarse.hidden_slope, coarse.output_slope = 0.0, 0.01
