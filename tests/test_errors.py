@@ -130,3 +130,24 @@ def test_numpy_scalars_are_accepted():
 
     vol = ops.render_heatmaps(C, J, SHAPE, sigma=np.float32(1.5), backend="torch")
     assert len(ops.find_peaks(vol, threshold=np.float32(0.5), backend="torch")) == 1
+
+
+@pytest.mark.parametrize(
+    "value, error",
+    [(True, TypeError), (1.0, TypeError), ("3", TypeError), (-1, ValueError)],
+)
+def test_report_seed_is_checked_before_any_work(value, error):
+    from loco.training import report
+
+    with pytest.raises(error, match="seed"):
+        report.vha_table(["vha1"], 1, progress=False, seed=value)
+
+
+def test_int_arguments_accept_numpy_ints():
+    import numpy as np
+
+    from loco._checks import check_int
+    from loco.models import VHA
+
+    assert check_int("seed", np.int64(3), 0) == 3 and type(check_int("seed", np.int64(3), 0)) is int
+    assert VHA(version=2, joints=np.int64(14)).joints == 14

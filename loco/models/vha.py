@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from loco._checks import check_int as _check_int
 from loco.geometry import VoxelGrid
 from loco.models._hub import PretrainedMixin
 from loco.skeleton import NUM_JOINTS
@@ -32,14 +33,6 @@ def _upsample(factor: int) -> nn.Module:
     if factor == 1:
         return nn.Identity()
     return nn.Upsample(scale_factor=factor, mode="bilinear", align_corners=False)
-
-
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
 
 
 def _grid_hw(grid_or_size) -> tuple[int, int]:

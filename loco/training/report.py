@@ -21,6 +21,7 @@ import time
 import numpy as np
 import torch
 
+from loco._checks import check_int
 from loco.training.vha import evaluate_vha
 
 __all__ = ["vha_table", "pipeline_table", "occluded_recall", "refiner_table"]
@@ -28,19 +29,11 @@ __all__ = ["vha_table", "pipeline_table", "occluded_recall", "refiner_table"]
 EVAL_SEED = 10_000
 
 
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
-    return int(seed)
-
-
 def vha_table(names, frames: int, progress: bool = True, seed: int = EVAL_SEED) -> dict:
     """``{name: {f1@0, f1@1, f1@2, ...}}`` on ``frames`` full 1080x1920 JTA-preset frames of ``seed``."""
     from loco.models import VHA
 
-    seed = _check_seed(seed)
+    seed = check_int("seed", seed, 0)
     out = {}
     for name in names:
         t = time.perf_counter()
@@ -95,7 +88,7 @@ def pipeline_table(
     """
     if refiner not in (None, True, False):
         raise TypeError(f"refiner must be True, False or None (both rows), got {refiner!r}")
-    seed = _check_seed(seed)
+    seed = check_int("seed", seed, 0)
     from loco.data.synthetic import SyntheticScenes
     from loco.evaluate import evaluate_pipeline
     from loco.geometry import VoxelGrid
@@ -142,7 +135,7 @@ def refiner_table(
     from loco.metrics import DetectionMeter, match_joints, poses_to_rows
     from loco.models import PoseRefiner
 
-    seed = _check_seed(seed)
+    seed = check_int("seed", seed, 0)
     refiner = PoseRefiner.from_pretrained(name).float()
     data = SyntheticScenes("jta", image_size=image_size, seed=seed, length=max(frames, 1))
     meters = {"without_refiner": DetectionMeter(), "with_refiner": DetectionMeter()}

@@ -1,0 +1,17 @@
+"""Argument checks shared by the public entry points (one message format for every int argument)."""
+
+from __future__ import annotations
+
+import numbers
+
+__all__ = ["check_int"]
+
+
+def check_int(name: str, value, minimum: int) -> int:
+    """``value`` as a Python int: ``TypeError`` unless it is an integer (numpy ints too, bools not),
+    ``ValueError`` below ``minimum``; both messages name the argument."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
