@@ -150,4 +150,5 @@ def test_int_arguments_accept_numpy_ints():
     from loco.models import VHA
 
     assert check_int("seed", np.int64(3), 0) == 3 and type(check_int("seed", np.int64(3), 0)) is int
-    assert VHA(version=2, joints=np.int64(14)).joints == 14
+    vha = VHA(version=2, joints=np.int64(14), depth_bins=np.int32(16))
+    assert (vha.joints, vha.depth_bins) == (14, 16) and type(vha.joints) is int and type(vha.depth_bins) is int

@@ -81,8 +81,8 @@ class VHA(PretrainedMixin, nn.Module):
         super().__init__()
         if isinstance(version, bool) or version not in VHA_VERSIONS:
             raise ValueError(f"version must be one of {sorted(VHA_VERSIONS)}, got {version!r}")
-        _check_int("joints", joints, 1)
-        _check_int("depth_bins", depth_bins, 8)
+        joints = _check_int("joints", joints, 1)
+        depth_bins = _check_int("depth_bins", depth_bins, 8)
         self.version, self.joints, self.depth_bins = version, joints, depth_bins
         divisors, strides = VHA_VERSIONS[version]["divisors"], VHA_VERSIONS[version]["strides"]
         c0, c1, c2, c3 = depth_bins, *(depth_bins // d for d in divisors)
