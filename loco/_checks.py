@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numbers
 
-__all__ = ["check_int"]
+__all__ = ["check_int", "check_real"]
 
 
 def check_int(name: str, value, minimum: int) -> int:
@@ -15,3 +15,11 @@ def check_int(name: str, value, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
+
+
+def check_real(name: str, value) -> float:
+    """``value`` as a Python float: ``TypeError`` unless it is a real number (numpy floats and ints too, bools not);
+    the message names the argument. Finiteness and ranges are the caller's."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    return float(value)

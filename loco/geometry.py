@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
+from loco._checks import check_int, check_real
+
 __all__ = ["Camera", "VoxelGrid", "project", "backproject"]
 
 _DEPTH_MODES = ("distance", "z")
@@ -43,9 +45,8 @@ class Camera:
 
     def __post_init__(self) -> None:
         for name in ("fx", "fy", "cx", "cy"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"Camera.{name} must be a real number, got {type(value).__name__}")
+            value = check_real(f"Camera.{name}", getattr(self, name))
+            object.__setattr__(self, name, value)
             if not math.isfinite(value):
                 raise ValueError(f"Camera.{name} must be finite, got {value}")
         if self.fx <= 0 or self.fy <= 0:
@@ -96,12 +97,11 @@ class VoxelGrid:
     depth_mode: str = "distance"
 
     def __post_init__(self) -> None:
+        # numpy ints and floats are accepted and stored as Python numbers (the grid goes into JSON configs)
         for name in ("depth_bins", "height", "width", "stride"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"VoxelGrid.{name} must be an int, got {type(value).__name__}")
-            if value < 1:
-                raise ValueError(f"VoxelGrid.{name} must be >= 1, got {value}")
+            object.__setattr__(self, name, check_int(f"VoxelGrid.{name}", getattr(self, name), 1))
+        for name in ("min_depth", "max_depth"):
+            object.__setattr__(self, name, check_real(f"VoxelGrid.{name}", getattr(self, name)))
         if self.depth_bins < 2:
             raise ValueError(f"VoxelGrid.depth_bins must be >= 2, got {self.depth_bins}")
         if not (math.isfinite(self.min_depth) and math.isfinite(self.max_depth)) or self.max_depth <= self.min_depth:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -82,11 +84,24 @@ def test_backends_match_reference(backend, mode):
         (dict(depth_mode="disparity"), ValueError),
         (dict(height=0), ValueError),
         (dict(width=2.5), TypeError),
+        (dict(stride=True), TypeError),
+        (dict(min_depth="0"), TypeError),
     ],
 )
 def test_voxel_grid_rejects_bad_values(kwargs, error):
     with pytest.raises(error, match=next(iter(kwargs)).split("_")[0]):
         VoxelGrid.jta(**kwargs)
+
+
+def test_grid_and_camera_store_python_numbers():
+    """numpy scalars are accepted and stored as Python ints / floats, so configs written to JSON stay plain."""
+    grid = VoxelGrid.jta(depth_bins=np.int64(40), height=np.int32(17), width=np.int64(30), min_depth=np.float32(1))
+    assert grid == VoxelGrid.jta(depth_bins=40, height=17, width=30, min_depth=1.0)
+    types = [type(getattr(grid, k)) for k in ("depth_bins", "height", "width", "stride", "min_depth")]
+    assert types == [int] * 4 + [float]
+    cam = Camera(np.float32(1158), 1158, np.int64(960), 540.0)
+    assert cam == Camera.jta() and all(type(v) is float for v in (cam.fx, cam.fy, cam.cx, cam.cy))
+    json.dumps([grid.__dict__, cam.__dict__])
 
 
 def test_camera_rejects_bad_values():
