@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from loco._checks import check_real
 from loco.skeleton import NUM_JOINTS
 
 __all__ = [
@@ -89,8 +90,7 @@ def _check_rows(name: str, rows) -> np.ndarray:
 
 
 def _check_threshold(threshold) -> float:
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating, np.integer)):
-        raise TypeError(f"threshold must be a real number, got {type(threshold).__name__}")
+    threshold = check_real("threshold", threshold)
     if not math.isfinite(threshold) or threshold < 0:
         raise ValueError(f"threshold must be finite and >= 0, got {threshold}")
     return float(threshold)

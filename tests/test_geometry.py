@@ -101,7 +101,7 @@ def test_grid_and_camera_store_python_numbers():
     assert types == [int] * 4 + [float]
     cam = Camera(np.float32(1158), 1158, np.int64(960), 540.0)
     assert cam == Camera.jta() and all(type(v) is float for v in (cam.fx, cam.fy, cam.cx, cam.cy))
-    json.dumps([grid.__dict__, cam.__dict__])
+    json.dumps([grid.to_dict(), cam.to_dict()])
 
 
 def test_camera_rejects_bad_values():
