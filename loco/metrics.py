@@ -93,7 +93,7 @@ def _check_threshold(threshold) -> float:
     threshold = check_real("threshold", threshold)
     if not math.isfinite(threshold) or threshold < 0:
         raise ValueError(f"threshold must be finite and >= 0, got {threshold}")
-    return float(threshold)
+    return threshold
 
 
 def _check_matching(matching: str) -> str:
