@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -38,8 +39,10 @@ import numpy as np
 import torch
 
 from loco import ops
+from loco._checks import check_int, check_real
 from loco.association import METHODS, associate, voxel_tolerance
 from loco.geometry import Camera, VoxelGrid
+from loco.kernels import BACKENDS
 from loco.skeleton import JOINT_NAMES, NUM_JOINTS
 
 __all__ = [
@@ -119,16 +122,29 @@ class Settings:
     tf32: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.tf32, bool):
-            raise TypeError(f"tf32 must be a bool, got {type(self.tf32).__name__}")
+        # Every field is checked here, so a bad value fails when the settings are made (not inside predict), and
+        # numpy numbers are stored as Python ones, so ``asdict`` stays JSON-serialisable (save_pretrained).
+        for name in ("limb_check", "use_refiner", "tf32"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, got {type(getattr(self, name)).__name__}")
         if self.association not in METHODS:
             raise ValueError(f"association must be one of {METHODS}, got {self.association!r}")
         if self.refine not in (None, "gaussian", "quadratic"):
             raise ValueError(f"refine must be None, 'gaussian' or 'quadratic', got {self.refine!r}")
-        if self.connectivity not in (6, 26):
+        if isinstance(self.connectivity, bool) or self.connectivity not in (6, 26):
             raise ValueError(f"connectivity must be 6 or 26, got {self.connectivity!r}")
-        if isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float)):
-            raise TypeError(f"threshold must be a number, got {type(self.threshold).__name__}")
+        object.__setattr__(self, "connectivity", int(self.connectivity))
+        for name in ("threshold", "hole_threshold", "replace_threshold", "decode_budget_mb"):
+            value = check_real(name, getattr(self, name))
+            if math.isnan(value):
+                raise ValueError(f"{name} must not be NaN")
+            object.__setattr__(self, name, value)
+        if not (0 < self.decode_budget_mb < math.inf):
+            raise ValueError(f"decode_budget_mb must be a finite number > 0, got {self.decode_budget_mb!r}")
+        if self.joints_per_chunk is not None:
+            object.__setattr__(self, "joints_per_chunk", check_int("joints_per_chunk", self.joints_per_chunk, 1))
+        if not isinstance(self.backend, str) or self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
 
     @classmethod
     def from_dict(cls, d: dict) -> Settings:

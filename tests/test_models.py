@@ -400,6 +400,21 @@ def test_refine_missing_joints_and_people():
         model.refine(poses, conf[:, :13])
 
 
+def test_refine_thresholds_are_checked_numpy_numbers_accepted():
+    torch.manual_seed(0)
+    model = PoseRefiner().eval()
+    poses, conf = torch.randn(2, 14, 3), torch.rand(2, 14)
+    expected = model.refine(poses, conf, 0.25, 0.5)
+    assert torch.equal(model.refine(poses, conf, np.float32(0.25), np.float64(0.5)), expected)
+    for name in ("hole_threshold", "replace_threshold"):
+        with pytest.raises(TypeError, match=name):
+            model.refine(poses, conf, **{name: "0.2"})
+        with pytest.raises(TypeError, match=name):
+            model.refine(poses, conf, **{name: True})
+        with pytest.raises(ValueError, match=name):  # NaN would silently make no holes / replace nothing
+            model.refine(poses, conf, **{name: float("nan")})
+
+
 # ----------------------------------------------------------------------------------------- weights: save, load, convert
 
 

@@ -4,6 +4,7 @@ post-processing on ground-truth heatmaps (the authors' frames: F1@0.4 = 100)."""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -310,6 +311,41 @@ def test_tf32_switches_are_set_for_the_networks_and_restored(model, picture, mon
     np.testing.assert_array_equal(a.poses3d, b.poses3d)  # no effect on CPU
     with pytest.raises(TypeError, match="tf32"):
         model.predict(picture, tf32="yes")
+
+
+def test_settings_check_every_field_when_made():
+    """A bad setting fails when the settings are made, naming the field (not later inside predict), and numpy numbers
+    are stored as Python ones so the settings stay JSON-serialisable (``save_pretrained`` writes them)."""
+    s = Settings(
+        threshold=np.float32(0.25),
+        connectivity=np.int64(26),
+        joints_per_chunk=np.int64(3),
+        decode_budget_mb=np.int32(8),
+    )
+    assert (s.threshold, s.connectivity, s.joints_per_chunk, s.decode_budget_mb) == (0.25, 26, 3, 8.0)
+    assert type(s.threshold) is float and type(s.connectivity) is int and type(s.joints_per_chunk) is int
+    json.dumps(asdict(s))
+    bad = [
+        (TypeError, "limb_check", "yes"),
+        (TypeError, "use_refiner", 1),
+        (TypeError, "tf32", None),
+        (TypeError, "threshold", "0.1"),
+        (ValueError, "threshold", float("nan")),
+        (TypeError, "hole_threshold", [0.2]),
+        (ValueError, "replace_threshold", float("nan")),
+        (ValueError, "connectivity", True),
+        (ValueError, "connectivity", 8),
+        (TypeError, "joints_per_chunk", 2.0),
+        (ValueError, "joints_per_chunk", 0),
+        (ValueError, "decode_budget_mb", 0),
+        (ValueError, "decode_budget_mb", float("inf")),
+        (ValueError, "backend", "cuda"),
+        (ValueError, "backend", None),
+    ]
+    for error, name, value in bad:
+        with pytest.raises(error, match=name):
+            Settings(**{name: value})
+    assert replace(PAPER_SETTINGS, backend="torch").backend == "torch"
 
 
 # --------------------------------------------------------------------------------------------- Prediction

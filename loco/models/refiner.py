@@ -7,9 +7,12 @@ is represented root-relative to head_top and normalised per joint as in the orig
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
+from loco._checks import check_real
 from loco.models._hub import PretrainedMixin
 from loco.skeleton import MAX_LS, NUM_JOINTS, ROOT
 
@@ -142,9 +145,11 @@ class PoseRefiner(PretrainedMixin, nn.Module):
             raise TypeError(f"confidence must be a torch.Tensor, got {type(confidence).__name__}")
         if tuple(confidence.shape) != tuple(poses.shape[:2]):
             raise ValueError(f"confidence must have shape {tuple(poses.shape[:2])}, got {tuple(confidence.shape)}")
+        hole_threshold = check_real("hole_threshold", hole_threshold)
+        replace_threshold = check_real("replace_threshold", replace_threshold)
         for name, value in (("hole_threshold", hole_threshold), ("replace_threshold", replace_threshold)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+            if math.isnan(value):
+                raise ValueError(f"{name} must not be NaN")
         if poses.shape[0] == 0:
             return poses.clone()
         param = self.fc1[0].weight
