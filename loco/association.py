@@ -26,12 +26,14 @@ phantom person.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
+from loco._checks import check_int, check_real
 from loco.skeleton import LIMBS, NUM_JOINTS, THS
 
 __all__ = ["METHODS", "MAX_LIMB", "Association", "associate", "associate_indices", "graph_bounds", "voxel_tolerance"]
@@ -276,11 +278,12 @@ def associate_indices(
     for key in max_limb:
         if tuple(sorted(key)) not in {tuple(sorted(limb)) for limb in LIMBS}:
             raise ValueError(f"max_limb keys must be limbs of loco.skeleton.LIMBS, got {key}")
-    if isinstance(min_joints, bool) or not isinstance(min_joints, int) or min_joints < 1:
-        raise ValueError(f"min_joints must be an int >= 1, got {min_joints!r}")
-    if isinstance(solitary_score, bool) or not isinstance(solitary_score, (int, float)):
-        raise TypeError(f"solitary_score must be a number, got {type(solitary_score).__name__}")
-    if isinstance(duplicate_radius, bool) or not isinstance(duplicate_radius, (int, float)) or duplicate_radius < 0:
+    min_joints = check_int("min_joints", min_joints, 1)
+    solitary_score = check_real("solitary_score", solitary_score)
+    if math.isnan(solitary_score):
+        raise ValueError("solitary_score must not be NaN")
+    duplicate_radius = check_real("duplicate_radius", duplicate_radius)
+    if not duplicate_radius >= 0:
         raise ValueError(f"duplicate_radius must be a number >= 0, got {duplicate_radius!r}")
     p, j, s, _ = _inputs(xyz, joint, score)
     if hasattr(tolerance, "detach"):

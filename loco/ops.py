@@ -14,6 +14,7 @@ from typing import NamedTuple
 import torch
 
 from loco import geometry
+from loco._checks import check_int
 from loco.geometry import Camera, VoxelGrid
 from loco.kernels._backend import resolve_backend
 from loco.skeleton import NUM_JOINTS
@@ -141,10 +142,9 @@ def render_heatmaps(
         raise ValueError(f"sigma must be a finite number > 0, got {sigma!r}")
     if radius is None:
         radius = int(math.floor(2.5 * sigma))
-    elif isinstance(radius, bool) or not isinstance(radius, int) or radius < 0:
-        raise ValueError(f"radius must be an int >= 0, got {radius!r}")
-    if isinstance(num_joints, bool) or not isinstance(num_joints, int) or num_joints < 1:
-        raise ValueError(f"num_joints must be an int >= 1, got {num_joints!r}")
+    else:
+        radius = check_int("radius", radius, 0)
+    num_joints = check_int("num_joints", num_joints, 1)
     joints, depth, height, width = _volume_shape(grid_or_shape, num_joints)
 
     if k and (int(joint_types.min()) < 0 or int(joint_types.max()) >= joints):
@@ -166,8 +166,7 @@ def render_heatmaps(
         batch_size = out.shape[0]
     if batch_size is None:
         batch_size = int(batch_index.max()) + 1 if batch_index is not None and k else 1
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    batch_size = check_int("batch_size", batch_size, 1)
     if batch_index is not None and k and (int(batch_index.min()) < 0 or int(batch_index.max()) >= batch_size):
         raise ValueError(
             f"batch_index must lie in [0, {batch_size}), got values in "

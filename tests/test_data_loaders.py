@@ -130,6 +130,9 @@ def test_panoptic_projects_to_the_camera(panoptic_seq):
     seq, rot = panoptic_seq
     ds = Panoptic(seq, camera="00_16", load_images=False)
     assert len(ds) == 3 and len(Panoptic(seq.parent, step=2, load_images=False)) == 2
+    assert len(Panoptic(seq.parent, step=np.int64(2), load_images=False)) == 2  # numpy ints are ints
+    with pytest.raises(TypeError, match="step"):
+        Panoptic(seq.parent, step=2.0, load_images=False)
     s = ds[0]
     assert s["poses3d"].shape == (2, 14, 3) and s["person_ids"].tolist() == [0, 4]
     doc = json.loads((seq / "hdPose3d_stage1_coco19" / "body3DScene_00000100.json").read_text())
@@ -210,6 +213,9 @@ def test_h36m_protocol_subjects_and_camera_frame(h36m_files):
     assert len(test) == 2 * (10 + 4) * 4
     train = H36M(npz, cam_path, split="train", step=3, cameras_used=(0,))
     assert {s for s, *_ in train.items} == {"S1"} and len(train) == 4 + 2
+    assert len(H36M(npz, cam_path, split="train", step=np.int64(3), cameras_used=(0,))) == 4 + 2
+    with pytest.raises(TypeError, match="step"):
+        H36M(npz, cam_path, split="train", step="3")
     s = test[0]
     subject, action, cam, frame = test.items[0]
     q = np.array(cams["extrinsic"][subject][cam]["orientation"])

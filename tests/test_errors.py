@@ -28,7 +28,9 @@ SHAPE = (2, 4, 5, 6)
         ((C, J, SHAPE), {"sigma": -1.0}, ValueError, "sigma"),
         ((C, J, SHAPE), {"sigma": float("inf")}, ValueError, "sigma"),
         ((C, J, SHAPE), {"radius": -1}, ValueError, "radius"),
-        ((C, J, SHAPE), {"radius": 1.5}, ValueError, "radius"),
+        ((C, J, SHAPE), {"radius": 1.5}, TypeError, "radius"),
+        ((C, J, SHAPE), {"num_joints": 2.0}, TypeError, "num_joints"),
+        ((C, J, SHAPE), {"batch_size": 1.0}, TypeError, "batch_size"),
         ((C, J, (4, 5)), {}, TypeError, "grid_or_shape"),
         ((C, J, (2, 0, 5, 6)), {}, ValueError, "grid_or_shape"),
         ((C, J, SHAPE), {"batch_index": torch.tensor([0, 3]), "batch_size": 2}, ValueError, "batch_index"),
@@ -152,3 +154,45 @@ def test_int_arguments_accept_numpy_ints():
     assert check_int("seed", np.int64(3), 0) == 3 and type(check_int("seed", np.int64(3), 0)) is int
     vha = VHA(version=2, joints=np.int64(14), depth_bins=np.int32(16))
     assert (vha.joints, vha.depth_bins) == (14, 16) and type(vha.joints) is int and type(vha.depth_bins) is int
+
+
+def test_every_int_argument_goes_through_check_int():
+    """The ops, models, data and association take numpy ints (``rng.integers`` returns them) and refuse other types
+    with a TypeError naming the argument; below the minimum is a ValueError, as before."""
+    import numpy as np
+
+    from loco.association import associate_indices
+    from loco.data.synthetic import sample_scene
+    from loco.models import VHA, CodePredictor, PoseRefiner, decode_peaks
+
+    i = np.int64
+    a = ops.render_heatmaps(C, J, SHAPE, radius=i(2), num_joints=i(2), batch_size=i(1), backend="torch")
+    assert torch.equal(a, ops.render_heatmaps(C, J, SHAPE, radius=2, num_joints=2, batch_size=1, backend="torch"))
+    assert PoseRefiner(hidden=i(8)).hidden == 8 and type(PoseRefiner(hidden=i(8)).hidden) is int
+    assert type(CodePredictor("light", 2, i(16)).depth_bins) is int
+    vha = VHA(2, depth_bins=16)
+    code = torch.rand(1, 1, 4, 3, 3)
+    peaks = decode_peaks(vha, code, joints_per_chunk=i(2), tile_rows=i(8))
+    assert torch.equal(peaks.position, decode_peaks(vha, code).position)
+    rng = np.random.default_rng
+    assert len(sample_scene("jta", rng(0), n_people=i(3)).people) == 3
+    xyz, joint, score = np.zeros((2, 3)), np.array([0, 1]), np.ones(2)
+    kw = {"min_joints": i(1), "solitary_score": np.float32(0.5), "duplicate_radius": np.float32(0.1)}
+    np.testing.assert_array_equal(associate_indices(xyz, joint, score, **kw), associate_indices(xyz, joint, score))
+    bad = [
+        (lambda: PoseRefiner(hidden=8.0), TypeError, "hidden"),
+        (lambda: CodePredictor("light", 2, 16.0), TypeError, "depth_bins"),
+        (lambda: CodePredictor("light", 2, 4), ValueError, "depth_bins"),
+        (lambda: decode_peaks(vha, code, joints_per_chunk=1.0), TypeError, "joints_per_chunk"),
+        (lambda: decode_peaks(vha, code, tile_rows="8"), TypeError, "tile_rows"),
+        (lambda: sample_scene("jta", rng(0), n_people=2.0), TypeError, "n_people"),
+        (lambda: sample_scene("jta", rng(0), n_people=-1), ValueError, "n_people"),
+        (lambda: associate_indices(xyz, joint, score, min_joints=True), TypeError, "min_joints"),
+        (lambda: associate_indices(xyz, joint, score, solitary_score="0.6"), TypeError, "solitary_score"),
+        (lambda: associate_indices(xyz, joint, score, solitary_score=float("nan")), ValueError, "solitary_score"),
+        (lambda: associate_indices(xyz, joint, score, duplicate_radius=float("nan")), ValueError, "duplicate_radius"),
+        (lambda: associate_indices(xyz, joint, score, duplicate_radius=-0.1), ValueError, "duplicate_radius"),
+    ]
+    for call, error, name in bad:
+        with pytest.raises(error, match=name):
+            call()

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from loco._checks import check_int
 from loco.data._io import DataFormatError, as_array, read_json, require_file
 from loco.geometry import Camera
 
@@ -188,8 +189,7 @@ class H36M(torch.utils.data.Dataset):
             raise ValueError(f"protocol must be one of {sorted(PROTOCOLS)}, got {protocol!r}")
         if split not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-        if isinstance(step, bool) or not isinstance(step, int) or step < 1:
-            raise ValueError(f"step must be an int >= 1, got {step!r}")
+        step = check_int("step", step, 1)
         self.positions = load_positions(Path(positions))
         self.cams = read_cameras(Path(cameras))
         n_cams = len(self.cams["intrinsic"])

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from loco._checks import check_int
 from loco.data._io import DataFormatError, as_array, read_image, read_json, require_dir
 from loco.geometry import Camera
 
@@ -132,8 +133,7 @@ class Panoptic(torch.utils.data.Dataset):
     ) -> None:
         if not isinstance(camera, str) or not re.fullmatch(r"\d\d_\d\d", camera):
             raise ValueError(f"camera must be a name like '00_16', got {camera!r}")
-        if isinstance(step, bool) or not isinstance(step, int) or step < 1:
-            raise ValueError(f"step must be an int >= 1, got {step!r}")
+        step = check_int("step", step, 1)
         root = require_dir(Path(root), f"a Panoptic sequence directory (with {_POSE_DIR}/) or a folder of them")
         seq_dirs = (
             [root] if (root / _POSE_DIR).is_dir() else sorted(p for p in root.iterdir() if (p / _POSE_DIR).is_dir())

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from loco._checks import check_int
 from loco.data import raster
 from loco.data.body import ACTIVITIES, Person, place, sample_person
 from loco.geometry import Camera, VoxelGrid
@@ -317,8 +318,8 @@ def sample_scene(preset: str, rng: np.random.Generator, n_people: int | None = N
     """
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
-    if n_people is not None and (isinstance(n_people, bool) or not isinstance(n_people, int) or n_people < 0):
-        raise ValueError(f"n_people must be a non-negative int or None, got {n_people!r}")
+    if n_people is not None:
+        n_people = check_int("n_people", n_people, 0)
     scene = Scene(
         preset=preset,
         camera=_sample_camera(rng, preset),
@@ -571,8 +572,8 @@ class SyntheticScenes(torch.utils.data.Dataset):
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
         if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
             raise ValueError(f"length must be a positive int, got {length!r}")
-        if n_people is not None and (isinstance(n_people, bool) or not isinstance(n_people, int) or n_people < 0):
-            raise ValueError(f"n_people must be a non-negative int or None, got {n_people!r}")
+        if n_people is not None:
+            n_people = check_int("n_people", n_people, 0)
         if isinstance(grid, str):
             if grid != "auto":
                 raise ValueError(f"grid must be a VoxelGrid, 'auto' or None, got {grid!r}")

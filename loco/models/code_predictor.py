@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from loco._checks import check_int
 from loco.models._hub import PretrainedMixin
 from loco.models.inception import Inception3, inception_output_size
 from loco.models.vha import VHA_VERSIONS
@@ -140,8 +141,7 @@ class CodePredictor(PretrainedMixin, nn.Module):
             raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
         if isinstance(vha_version, bool) or vha_version not in VHA_VERSIONS:
             raise ValueError(f"vha_version must be one of {sorted(VHA_VERSIONS)}, got {vha_version!r}")
-        if isinstance(depth_bins, bool) or not isinstance(depth_bins, int) or depth_bins < 8:
-            raise ValueError(f"depth_bins must be an int >= 8, got {depth_bins!r}")
+        depth_bins = check_int("depth_bins", depth_bins, 8)
         if head_widths is None:
             head_widths = (512, 256) if backbone == "inception_v3" else (256, 128)
         if len(head_widths) != 2 or not all(isinstance(w, int) and w >= 1 for w in head_widths):

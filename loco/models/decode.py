@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from loco._checks import check_int
 from loco.geometry import VoxelGrid
 from loco.models.vha import VHA
 from loco.ops import Peaks, find_peaks
@@ -80,10 +81,9 @@ def decode_peaks(
     if not isinstance(vha, VHA):
         raise TypeError(f"vha must be a loco.models.VHA, got {type(vha).__name__}")
     vha._check_code(code)
-    if isinstance(joints_per_chunk, bool) or not isinstance(joints_per_chunk, int) or joints_per_chunk < 1:
-        raise ValueError(f"joints_per_chunk must be an int >= 1, got {joints_per_chunk!r}")
-    if tile_rows is not None and (isinstance(tile_rows, bool) or not isinstance(tile_rows, int) or tile_rows < 1):
-        raise ValueError(f"tile_rows must be None or an int >= 1, got {tile_rows!r}")
+    joints_per_chunk = check_int("joints_per_chunk", joints_per_chunk, 1)
+    if tile_rows is not None:
+        tile_rows = check_int("tile_rows", tile_rows, 1)
     s = vha.stride
     h_code, w_code = code.shape[-2:]
     height, width = vha._crop_size(grid, code) if grid is not None else (h_code * s, w_code * s)

@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from loco._checks import check_real
+from loco._checks import check_int, check_real
 from loco.models._hub import PretrainedMixin
 from loco.skeleton import MAX_LS, NUM_JOINTS, ROOT
 
@@ -90,8 +90,7 @@ class PoseRefiner(PretrainedMixin, nn.Module):
 
     def __init__(self, hidden: int = 128) -> None:
         super().__init__()
-        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
-            raise ValueError(f"hidden must be an int >= 1, got {hidden!r}")
+        hidden = check_int("hidden", hidden, 1)
         self.hidden = hidden
         n = 3 * (NUM_JOINTS - 1)
         self.fc1 = nn.Sequential(nn.Linear(n, hidden), nn.ReLU())
