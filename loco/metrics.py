@@ -350,7 +350,8 @@ def match_people(pred, gt, max_distance: float = math.inf) -> tuple[np.ndarray, 
     """
     gt_arr = _check_poses("gt", gt)
     pred_arr = _check_poses("pred", pred, gt_arr.shape[1])
-    if not (isinstance(max_distance, (int, float)) and max_distance > 0):
+    max_distance = check_real("max_distance", max_distance)
+    if not max_distance > 0:
         raise ValueError(f"max_distance must be a positive number, got {max_distance!r}")
     empty = np.zeros(0, np.int64)
     if len(pred_arr) == 0 or len(gt_arr) == 0:

@@ -8,13 +8,12 @@ overrides ``auto``. All backends compute the same function; the torch one is the
 from __future__ import annotations
 
 import math
-import numbers
 from typing import NamedTuple
 
 import torch
 
 from loco import geometry
-from loco._checks import check_int
+from loco._checks import check_int, check_real
 from loco.geometry import Camera, VoxelGrid
 from loco.kernels._backend import resolve_backend
 from loco.skeleton import NUM_JOINTS
@@ -138,7 +137,8 @@ def render_heatmaps(
             raise ValueError(f"batch_index must have length K={k} like centers, got {batch_index.shape[0]}")
         if batch_index.device != device:
             raise ValueError(f"batch_index is on {batch_index.device} but centers on {device}")
-    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not math.isfinite(sigma) or sigma <= 0:
+    sigma = check_real("sigma", sigma)
+    if not math.isfinite(sigma) or sigma <= 0:
         raise ValueError(f"sigma must be a finite number > 0, got {sigma!r}")
     if radius is None:
         radius = int(math.floor(2.5 * sigma))
@@ -260,8 +260,9 @@ def find_peaks(
         raise ValueError(f"volume must be 4-D (J, D, H, W) or 5-D (B, J, D, H, W), got shape {tuple(volume.shape)}")
     if not volume.is_floating_point():
         raise TypeError(f"volume must be a floating-point tensor, got dtype {volume.dtype}")
-    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or math.isnan(threshold):
-        raise ValueError(f"threshold must be a number, got {threshold!r}")
+    threshold = check_real("threshold", threshold)
+    if math.isnan(threshold):
+        raise ValueError("threshold must not be NaN")
     if connectivity not in _CONNECTIVITY or isinstance(connectivity, bool):
         raise ValueError(f"connectivity must be 6 or 26, got {connectivity!r}")
     if ties not in _TIES:

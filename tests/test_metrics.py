@@ -222,6 +222,10 @@ def test_panoptic_missing_joints_gate_and_empty():
     assert M.panoptic_metrics(np.zeros((0, 14, 3)), gt)["f1"] == 0.0
     with pytest.raises(ValueError, match="pred"):
         M.panoptic_metrics(np.zeros((1, 13, 3)), gt)
+    assert M.panoptic_metrics(pred, gt, max_distance=np.float32(0.5)) == m
+    for value, error in ((True, TypeError), ("0.5", TypeError), (0.0, ValueError), (float("nan"), ValueError)):
+        with pytest.raises(error, match="max_distance"):
+            M.match_people(pred, gt, max_distance=value)
 
 
 def _rotation(rng):
