@@ -172,6 +172,8 @@ def test_every_int_argument_goes_through_check_int():
     assert torch.equal(a, ops.render_heatmaps(C, J, SHAPE, radius=2, num_joints=2, batch_size=1, backend="torch"))
     assert PoseRefiner(hidden=i(8)).hidden == 8 and type(PoseRefiner(hidden=i(8)).hidden) is int
     assert type(CodePredictor("light", 2, i(16)).depth_bins) is int
+    cp = CodePredictor("light", i(2), 16, head_widths=(i(8), i(4)))
+    assert cp.head_widths == (8, 4) and type(cp.vha_version) is int and type(cp.head_widths[0]) is int
     vha = VHA(2, depth_bins=16)
     code = torch.rand(1, 1, 4, 3, 3)
     peaks = decode_peaks(vha, code, joints_per_chunk=i(2), tile_rows=i(8))
@@ -185,6 +187,9 @@ def test_every_int_argument_goes_through_check_int():
         (lambda: PoseRefiner(hidden=8.0), TypeError, "hidden"),
         (lambda: CodePredictor("light", 2, 16.0), TypeError, "depth_bins"),
         (lambda: CodePredictor("light", 2, 4), ValueError, "depth_bins"),
+        (lambda: CodePredictor("light", 2, 16, head_widths=8), ValueError, "head_widths"),
+        (lambda: CodePredictor("light", 2, 16, head_widths=(8, True)), TypeError, "head_widths"),
+        (lambda: CodePredictor("light", 2, 16, head_widths=(8, 0)), ValueError, "head_widths"),
         (lambda: decode_peaks(vha, code, joints_per_chunk=1.0), TypeError, "joints_per_chunk"),
         (lambda: decode_peaks(vha, code, tile_rows="8"), TypeError, "tile_rows"),
         (lambda: sample_scene("jta", rng(0), n_people=2.0), TypeError, "n_people"),

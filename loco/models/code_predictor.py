@@ -141,13 +141,15 @@ class CodePredictor(PretrainedMixin, nn.Module):
             raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
         if isinstance(vha_version, bool) or vha_version not in VHA_VERSIONS:
             raise ValueError(f"vha_version must be one of {sorted(VHA_VERSIONS)}, got {vha_version!r}")
+        vha_version = int(vha_version)
         depth_bins = check_int("depth_bins", depth_bins, 8)
         if head_widths is None:
             head_widths = (512, 256) if backbone == "inception_v3" else (256, 128)
-        if len(head_widths) != 2 or not all(isinstance(w, int) and w >= 1 for w in head_widths):
+        if not isinstance(head_widths, (tuple, list)) or len(head_widths) != 2:
             raise ValueError(f"head_widths must be two positive ints, got {head_widths!r}")
+        head_widths = tuple(check_int(f"head_widths[{i}]", w, 1) for i, w in enumerate(head_widths))
         self.backbone, self.vha_version, self.depth_bins = backbone, vha_version, depth_bins
-        self.head_widths = tuple(head_widths)
+        self.head_widths = head_widths
         self.code_channels = depth_bins // VHA_VERSIONS[vha_version]["divisors"][2]
         #: Pixels per code cell: the grid's stride 8 times the VHA's stride.
         self.code_stride = 8 * math.prod(VHA_VERSIONS[vha_version]["strides"])
