@@ -253,11 +253,20 @@ def _array_to_rgb(a: np.ndarray, what: str) -> np.ndarray:
     elif np.issubdtype(a.dtype, np.floating):
         if not np.isfinite(a).all():
             raise ValueError(f"{what} holds non-finite values")
-        a = np.clip(np.rint(a * 255.0), 0, 255).astype(np.uint8)  # floats are read as [0, 1]
+        # Floats are read as [0, 1]. Values beyond it by more than half a uint8 step are a mistake (a float copy of
+        # a 0..255 image, or a normalised one) that clipping would turn into a white or black picture without a word.
+        lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+        if lo < -0.5 / 255 or hi > 1 + 0.5 / 255:
+            hint = " (a 0..255 image: divide by 255 or pass uint8)" if hi > 1 else ""
+            raise ValueError(f"{what} is float, so its values must lie in [0, 1]; got [{lo:g}, {hi:g}]{hint}")
+        a = np.clip(np.rint(a * 255.0), 0, 255).astype(np.uint8)
     elif a.dtype != np.uint8:
         if not np.issubdtype(a.dtype, np.integer):
             raise TypeError(f"{what} must be uint8 or float in [0, 1], got dtype {a.dtype}")
-        a = np.clip(a, 0, 255).astype(np.uint8)
+        lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
+        if lo < 0 or hi > 255:  # a 16-bit image, say: clipping would saturate it
+            raise ValueError(f"{what} has dtype {a.dtype}, so its values must lie in [0, 255]; got [{lo}, {hi}]")
+        a = a.astype(np.uint8)
     if a.shape[2] == 1:
         a = np.repeat(a, 3, axis=2)
     elif a.shape[2] == 4:
@@ -270,11 +279,13 @@ def load_image(image) -> np.ndarray:
 
     Args:
         image: a path (str or Path), a PIL image, an (H, W[, C]) array (uint8, or float in [0, 1]) or a (C, H, W)
-            tensor (uint8, or float in [0, 1]); C in 1, 3, 4.
+            tensor (uint8, or float in [0, 1]); C in 1, 3, 4. Other integer dtypes are taken when their values lie
+            in [0, 255], bools as black and white.
 
     Raises:
         FileNotFoundError: a path that does not exist.
-        ValueError: a file that is not a readable image, a wrong shape, or a side below :data:`MIN_IMAGE_SIDE`.
+        ValueError: a file that is not a readable image, a wrong shape, a side below :data:`MIN_IMAGE_SIDE`, or
+            values outside [0, 1] (floats) or [0, 255] (integers).
         TypeError: an unsupported type.
     """
     from PIL import Image, UnidentifiedImageError

@@ -151,6 +151,25 @@ def test_every_input_kind_gives_the_same_prediction(model, picture, tmp_path):
     assert model.predict(str(path)).source == str(path)
 
 
+def test_out_of_range_values_are_refused_not_clipped():
+    """A float copy of a 0..255 image, a normalised image or a 16-bit one would be clipped to a blank picture."""
+    rng = np.random.default_rng(0)
+    ok = rng.integers(0, 256, size=(20, 24, 3))
+    np.testing.assert_array_equal(load_image(ok), ok.astype(np.uint8))  # int64 in range
+    np.testing.assert_array_equal(load_image(ok / 255.0), ok.astype(np.uint8))
+    np.testing.assert_array_equal(load_image(np.float32(1 + 0.4 / 255) * np.ones((20, 24))), np.full((20, 24, 3), 255))
+    for bad, match in (
+        (ok.astype(np.float32), r"\[0, 1\]; got \[0, 255\] \(a 0..255 image"),
+        (ok / 255.0 - 0.5, r"\[0, 1\]; got \[-0.5"),
+        (ok.astype(np.uint16) * 257, r"uint16.*\[0, 255\]; got \[0, 65535\]"),
+        (-ok, r"\[0, 255\]"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            load_image(bad)
+    with pytest.raises(ValueError, match="image tensor"):
+        load_image(torch.from_numpy(ok.astype(np.float32)).permute(2, 0, 1))
+
+
 def test_grayscale_is_converted(model, picture):
     gray = picture[..., 0]
     a = model.predict(gray)
