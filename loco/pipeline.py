@@ -783,6 +783,8 @@ class LoCO:
     # ----------------------------------------------------------------------------------------- predict
 
     def _settings(self, paper_compat: bool, overrides: dict) -> Settings:
+        if not isinstance(paper_compat, bool):
+            raise TypeError(f"paper_compat must be a bool, got {type(paper_compat).__name__}")
         base = PAPER_SETTINGS if paper_compat else self.settings
         if paper_compat:
             keep = ("joints_per_chunk", "decode_budget_mb", "backend")  # how to compute, not what

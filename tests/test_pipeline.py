@@ -300,6 +300,8 @@ def test_paper_compat_gives_integer_peaks_and_paper_association(model, picture, 
     assert not torch.equal(seen["peaks"].position, seen["peaks"].position.round())  # sub-voxel by default
     with pytest.raises(TypeError, match="unknown settings"):
         model.predict(picture, thresold=0.2)
+    with pytest.raises(TypeError, match="paper_compat"):  # a truthy string would have switched the paper's settings on
+        model.predict(picture, paper_compat="no")
 
 
 def test_refiner_can_be_skipped(model, picture):
