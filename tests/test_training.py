@@ -75,6 +75,47 @@ def test_config_rejects_unknown_fields():
         config_from_dict({"kind": "gan"})
 
 
+def test_config_checks_every_field_when_made():
+    """A bad option fails when the run is configured, naming the field (``steps=-5`` trained nothing and exported the
+    untrained model); numpy numbers are stored as Python ones, so the config stays JSON-serialisable."""
+    cfg = VHAConfig(steps=np.int64(7), lr=np.float32(0.5), crop=[np.int64(16), 24], version=np.int64(3))
+    assert (cfg.steps, cfg.lr, cfg.crop) == (7, 0.5, (16, 24)) and type(cfg.steps) is int and type(cfg.lr) is float
+    json.dumps(cfg.to_dict())
+    bad = [
+        (VHAConfig, "steps", -5, ValueError),
+        (VHAConfig, "steps", 10.0, TypeError),
+        (VHAConfig, "batch_size", 0, ValueError),
+        (VHAConfig, "lr", 0.0, ValueError),
+        (VHAConfig, "lr", float("nan"), ValueError),
+        (VHAConfig, "decay_from", 1.5, ValueError),
+        (VHAConfig, "grad_clip", -1.0, ValueError),
+        (VHAConfig, "amp", "fp16", ValueError),
+        (VHAConfig, "progress", "no", TypeError),
+        (VHAConfig, "device", None, TypeError),
+        (VHAConfig, "version", 4, ValueError),
+        (VHAConfig, "version", True, ValueError),
+        (VHAConfig, "recipe", "window", ValueError),
+        (VHAConfig, "crop", (32,), ValueError),
+        (VHAConfig, "crop", (32, 0), ValueError),
+        (VHAConfig, "image_size", (1080.0, 1920), TypeError),
+        (VHAConfig, "person_crop", 2.0, ValueError),
+        (VHAConfig, "sigma", 0.0, ValueError),
+        (VHAConfig, "preset", "coco", ValueError),
+        (PredictorConfig, "backbone", "resnet", ValueError),
+        (PredictorConfig, "workers", -1, ValueError),
+        (PredictorConfig, "augment", 1, TypeError),
+        (RefinerConfig, "drop_prob", 1.5, ValueError),
+        (RefinerConfig, "pool_poses", 0, ValueError),
+    ]
+    for cls, name, value, error in bad:
+        with pytest.raises(error, match=name):
+            cls(**{name: value})
+    with pytest.raises(ValueError, match="steps"):  # replace and from_dict go through the same checks
+        VHAConfig().replace(steps=0)
+    with pytest.raises(ValueError, match="steps"):
+        config_from_dict(VHAConfig().to_dict() | {"steps": 0})
+
+
 def test_lr_schedule():
     cfg = VHAConfig(steps=100, lr=1.0, warmup=10, decay_from=0.5, min_lr_ratio=0.1)
     assert lr_at(cfg, 0) == pytest.approx(0.1)

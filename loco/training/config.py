@@ -1,14 +1,21 @@
 """Training configurations: one dataclass per model, saved inside every checkpoint (and as ``config.json`` in the run).
 
 Fields shared by the three trainers live in :class:`TrainConfig`; :class:`VHAConfig`, :class:`PredictorConfig` and
-:class:`RefinerConfig` add their own. ``to_dict`` / ``from_dict`` round-trip through JSON-safe types, so a run is
+:class:`RefinerConfig` add their own. Every field is checked when a config is made (``TypeError`` for a wrong type,
+``ValueError`` for a value out of range, naming the field), so a bad option fails before any work.
+``to_dict`` / ``from_dict`` round-trip through JSON-safe types, so a run is
 described by its config alone and ``--resume`` restores it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import asdict, dataclass, field, fields
+from typing import ClassVar
+
+from loco._checks import check_int, check_real
+from loco.data.synthetic import PRESETS
 
 __all__ = ["TrainConfig", "VHAConfig", "PredictorConfig", "RefinerConfig", "CONFIGS", "config_from_dict"]
 
@@ -59,6 +66,57 @@ class TrainConfig:
     deterministic: bool = False
 
     kind = "base"
+
+    # What __post_init__ checks (each class adds its own; numbers are stored as Python ints and floats):
+    # ints with their minimum, reals with their closed range (an open end where the tuple says so), bools, choices.
+    _ints: ClassVar[dict] = {
+        "steps": 1, "batch_size": 1, "warmup": 0, "seed": 0, "threads": 0,
+        "log_every": 0, "val_every": 0, "ckpt_every": 0,
+    }  # fmt: skip
+    _reals: ClassVar[dict] = {
+        "lr": (0.0, math.inf, "open"), "decay_from": (0.0, 1.0), "min_lr_ratio": (0.0, 1.0),
+        "weight_decay": (0.0, math.inf), "ckpt_minutes": (0.0, math.inf), "grad_clip": (0.0, math.inf),
+    }  # fmt: skip
+    _bools: ClassVar[tuple] = ("progress", "deterministic")
+    _choices: ClassVar[dict] = {"amp": ("none", "bf16")}
+    _sizes: ClassVar[tuple] = ()  # (H, W) pairs of ints >= 1
+
+    def __post_init__(self) -> None:
+        """Check every field, so a bad option fails when the run is configured (``--steps -5`` used to train
+        nothing and export the untrained model), naming the field."""
+        checks: dict[str, dict] = {"_ints": {}, "_reals": {}, "_choices": {}}
+        bools: list[str] = []
+        sizes: list[str] = []
+        for klass in reversed(type(self).__mro__):
+            for key in checks:
+                checks[key].update(vars(klass).get(key, {}))
+            bools += vars(klass).get("_bools", ())
+            sizes += vars(klass).get("_sizes", ())
+        for name in ("out", "device"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"{name} must be a str, got {type(getattr(self, name)).__name__}")
+        for name, minimum in checks["_ints"].items():
+            setattr(self, name, check_int(name, getattr(self, name), minimum))
+        for name, (lo, hi, *open_) in checks["_reals"].items():
+            value = check_real(name, getattr(self, name))
+            inside = (lo < value < hi) if open_ else (lo <= value <= hi)
+            if not inside:
+                where = f"({lo:g}, {hi:g})" if open_ else f"[{lo:g}, {hi:g}]"
+                raise ValueError(f"{name} must be in {where}, got {value!r}")
+            setattr(self, name, value)
+        for name in bools:
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, got {type(getattr(self, name)).__name__}")
+        for name, valid in checks["_choices"].items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or value not in valid:
+                raise ValueError(f"{name} must be one of {valid}, got {value!r}")
+            setattr(self, name, valid[valid.index(value)])  # np.int64(2) -> 2
+        for name in sizes:
+            value = getattr(self, name)
+            if not isinstance(value, (tuple, list)) or len(value) != 2:
+                raise ValueError(f"{name} must be (H, W), two ints, got {value!r}")
+            setattr(self, name, tuple(check_int(f"{name}[{i}]", v, 1) for i, v in enumerate(value)))
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -201,6 +259,24 @@ class VHAConfig(TrainConfig):
     freeze_code: bool = False
 
     kind = "vha"
+    _ints: ClassVar[dict] = {
+        "val_frames": 0, "val_seed": 0, "mix": 1, "window_depth": 1, "margin": 0, "depth_margin": 0,
+        "first_pad": 0, "kernel": 1, "windows_per_frame": 1,
+    }  # fmt: skip
+    _reals: ClassVar[dict] = {
+        "person_crop": (0.0, 1.0), "sigma": (0.0, math.inf, "open"), "fg_weight": (0.0, math.inf),
+        "leaky_output": (0.0, 1.0), "leaky_code": (0.0, 1.0), "leaky_code_until": (0.0, 1.0),
+        "peak_weight": (0.0, math.inf), "fp_weight": (0.0, math.inf), "small_fraction": (0.0, 1.0),
+        "fuser_lr_scale": (0.0, math.inf, "open"), "isolation_power": (0.0, math.inf),
+        "isolation_radius": (0.0, math.inf, "open"), "end_windows": (0.0, 1.0), "empty_weight": (0.0, math.inf),
+        "ridge_weight": (0.0, math.inf),
+    }  # fmt: skip
+    _bools: ClassVar[tuple] = ("snap", "exact_borders", "bypass_fuser", "grid_jitter", "freeze_code")
+    _choices: ClassVar[dict] = {
+        "version": (1, 2, 3), "recipe": ("plain", "windows"), "init_scheme": ("lsuv", "default"),
+        "preset": tuple(PRESETS),
+    }  # fmt: skip
+    _sizes: ClassVar[tuple] = ("image_size", "crop")
 
     @classmethod
     def from_dict(cls, d: dict):
@@ -238,6 +314,11 @@ class PredictorConfig(TrainConfig):
     init: str = ""
 
     kind = "predictor"
+    _ints: ClassVar[dict] = {"length": 1, "workers": 0, "val_frames": 0, "val_seed": 0}
+    _reals: ClassVar[dict] = {"sigma": (0.0, math.inf, "open"), "code_weight": (0.0, math.inf)}
+    _bools: ClassVar[tuple] = ("snap", "augment")
+    _choices: ClassVar[dict] = {"backbone": ("light", "inception_v3"), "preset": tuple(PRESETS)}
+    _sizes: ClassVar[tuple] = ("image_size",)
 
 
 @dataclass
@@ -261,6 +342,9 @@ class RefinerConfig(TrainConfig):
     val_seed: int = 10_000
 
     kind = "refiner"
+    _ints: ClassVar[dict] = {"pool_poses": 1, "val_poses": 1, "val_seed": 0}
+    _reals: ClassVar[dict] = {"drop_prob": (0.0, 1.0), "noise": (0.0, math.inf), "noise_per_metre": (0.0, math.inf)}
+    _choices: ClassVar[dict] = {"preset": tuple(PRESETS)}
 
 
 CONFIGS = {c.kind: c for c in (VHAConfig, PredictorConfig, RefinerConfig)}

@@ -155,15 +155,7 @@ class WindowSampler:
             raise ValueError(f"crop must be a multiple of the VHA stride {model.stride}, got {self.crop}")
         every = round(1 / config.small_fraction) if config.small_fraction > 0 else 0
         self.every = every
-        self.per_frame = int(config.windows_per_frame)
-        if self.per_frame < 1:
-            raise ValueError(f"windows_per_frame must be >= 1, got {config.windows_per_frame}")
-        if not config.isolation_power >= 0:
-            raise ValueError(f"isolation_power must be >= 0, got {config.isolation_power}")
-        if not config.isolation_radius > 0:
-            raise ValueError(f"isolation_radius must be > 0, got {config.isolation_radius}")
-        if not 0 <= config.end_windows <= 1:
-            raise ValueError(f"end_windows must be in [0, 1], got {config.end_windows}")
+        self.per_frame = config.windows_per_frame  # the ranges of these options are VHAConfig's checks
         self.caches = {}
         self._weights: dict[int, tuple[torch.Tensor, np.ndarray]] = {}  # :meth:`_isolation`
 
@@ -511,8 +503,6 @@ def evaluate_coarse(
 def train_vha_windows(config: VHAConfig, resume: str | None = None, stop_at: int | None = None) -> Trainer:
     """Train with the windows recipe; returns the :class:`Trainer` (its ``model`` is a :class:`CoarseVHA`; the
     run folder also gets ``coarse.safetensors`` at every checkpoint)."""
-    if not config.fuser_lr_scale > 0:
-        raise ValueError(f"fuser_lr_scale must be > 0, got {config.fuser_lr_scale}")
     if config.freeze_code and not config.init:
         raise ValueError("freeze_code keeps the code of an init: set init to the VHA whose code is to stay")
     if config.freeze_code and config.fuser_init:
