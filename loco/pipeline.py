@@ -444,6 +444,11 @@ class Prediction:
     @classmethod
     def from_dict(cls, d: dict) -> Prediction:
         """Inverse of :meth:`to_dict` (without the image)."""
+        if not isinstance(d, dict):
+            raise TypeError(f"a prediction dict is needed, got {type(d).__name__}")
+        missing = [k for k in ("poses3d", "poses2d", "confidence", "camera", "image_size") if k not in d]
+        if missing:
+            raise ValueError(f"not a loco prediction: missing {missing} (Prediction.to_dict writes them)")
 
         def arr(key, shape):
             a = np.array(d[key], dtype=object)
@@ -464,11 +469,49 @@ class Prediction:
         return json.dumps({**self.to_dict(), **extra}, indent=indent)
 
     def save(self, path: str | Path) -> Path:
-        """Write :meth:`to_json` (indented) to ``path``; returns the path."""
+        """Write :meth:`to_json` (indented) to ``path``; returns the path. :meth:`load` reads it back."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(self.to_json(indent=1) + "\n")
         return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Prediction:
+        """The prediction written by :meth:`save`, without the image.
+
+        Raises:
+            FileNotFoundError: no such file.
+            ValueError: the file is not JSON, not a prediction, or several (use :meth:`load_all`).
+        """
+        found = cls.load_all(path)
+        if len(found) != 1:
+            raise ValueError(f"{path} holds {len(found)} predictions; Prediction.load_all reads them all")
+        return found[0]
+
+    @classmethod
+    def load_all(cls, path: str | Path) -> list[Prediction]:
+        """Every prediction in a file: one JSON object (:meth:`save`) or JSON lines, one object per image or frame
+        (``loco predict --out``), in file order; without the images.
+
+        Raises:
+            FileNotFoundError: no such file.
+            ValueError: the file is not JSON (lines), or holds something that is not a prediction.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"prediction file not found: {path}")
+        try:
+            text = path.read_text()
+            try:
+                docs = [json.loads(text)]
+            except json.JSONDecodeError:  # JSON lines
+                docs = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"cannot read {path}: not JSON or JSON lines ({exc})") from exc
+        try:
+            return [cls.from_dict(d) for d in docs]
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: {exc}") from exc
 
     def plot_2d(self, image=None, path: str | Path | None = None, **kwargs):
         """Skeletons drawn over the image, one colour per person (hollow dots: joints the refiner filled in).

@@ -395,6 +395,26 @@ def test_prediction_serialises(tmp_path):
     np.testing.assert_allclose(back.poses3d, p.poses3d, atol=1e-4)
     np.testing.assert_allclose(back.confidence, p.confidence)
     assert back.camera == p.camera
+    loaded = Prediction.load(tmp_path / "p.json")
+    np.testing.assert_array_equal(loaded.poses3d, back.poses3d)
+    assert loaded.image_size == p.image_size and loaded.camera == p.camera and loaded.image is None
+    # JSON lines, as `loco predict --out` writes them (one object per frame, with extra fields)
+    (tmp_path / "p.jsonl").write_text(p.to_json(frame=0) + "\n" + p.to_json(frame=1) + "\n")
+    both = Prediction.load_all(tmp_path / "p.jsonl")
+    assert len(both) == 2 and all(np.array_equal(b.poses3d, back.poses3d, equal_nan=True) for b in both)
+    with pytest.raises(ValueError, match="2 predictions"):
+        Prediction.load(tmp_path / "p.jsonl")
+    with pytest.raises(FileNotFoundError, match="prediction file"):
+        Prediction.load(tmp_path / "none.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not JSON"):
+        Prediction.load(tmp_path / "bad.json")
+    (tmp_path / "other.json").write_text('{"people": 3}')
+    with pytest.raises(ValueError, match="missing"):
+        Prediction.load(tmp_path / "other.json")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="prediction dict"):
+        Prediction.load(tmp_path / "list.json")
 
 
 def test_pictures(tmp_path):
