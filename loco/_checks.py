@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
-__all__ = ["check_int", "check_real"]
+__all__ = ["check_int", "check_positive", "check_real"]
 
 
 def check_int(name: str, value, minimum: int) -> int:
@@ -23,3 +24,11 @@ def check_real(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     return float(value)
+
+
+def check_positive(name: str, value) -> float:
+    """``value`` as a Python float: :func:`check_real`, then ``ValueError`` unless it is finite and > 0."""
+    value = check_real(name, value)
+    if not (0 < value < math.inf):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return value

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
-from loco._checks import check_int, check_real
+from loco._checks import check_int, check_positive, check_real
 
 __all__ = ["Camera", "VoxelGrid", "project", "backproject"]
 
@@ -62,6 +62,8 @@ class Camera:
         """A camera with square pixels, the principal point at the image centre and the given horizontal field of
         view; the default is the JTA camera's (:data:`JTA_HFOV_DEG`), so ``from_fov(1920, 1080) == Camera.jta()``.
         """
+        width, height = check_positive("width", width), check_positive("height", height)
+        hfov_deg = check_real("hfov_deg", hfov_deg)
         if not 0 < hfov_deg < 180:
             raise ValueError(f"hfov_deg must be in (0, 180), got {hfov_deg}")
         f = (width / 2) / math.tan(math.radians(hfov_deg) / 2)
@@ -69,7 +71,8 @@ class Camera:
 
     def scaled(self, sx: float, sy: float | None = None) -> Camera:
         """The intrinsics of the same camera after resizing the image by ``sx`` (and ``sy``)."""
-        sy = sx if sy is None else sy
+        sx = check_positive("sx", sx)
+        sy = sx if sy is None else check_positive("sy", sy)
         return Camera(self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy)
 
     def to_dict(self) -> dict[str, float]:
@@ -148,6 +151,8 @@ class VoxelGrid:
         presets = {"jta": cls.jta, "panoptic": cls.panoptic, "h36m": cls.h36m}
         if preset not in presets:
             raise ValueError(f"preset must be one of {sorted(presets)}, got {preset!r}")
+        height, width = check_int("height", height, 1), check_int("width", width, 1)
+        stride = check_int("stride", stride, 1)
         return presets[preset](height=-(-height // stride), width=-(-width // stride), stride=stride)
 
     def to_dict(self) -> dict:

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import torch
 
 from loco import geometry
-from loco._checks import check_int, check_real
+from loco._checks import check_int, check_positive, check_real
 from loco.geometry import Camera, VoxelGrid
 from loco.kernels._backend import resolve_backend
 from loco.skeleton import NUM_JOINTS
@@ -137,9 +137,7 @@ def render_heatmaps(
             raise ValueError(f"batch_index must have length K={k} like centers, got {batch_index.shape[0]}")
         if batch_index.device != device:
             raise ValueError(f"batch_index is on {batch_index.device} but centers on {device}")
-    sigma = check_real("sigma", sigma)
-    if not math.isfinite(sigma) or sigma <= 0:
-        raise ValueError(f"sigma must be a finite number > 0, got {sigma!r}")
+    sigma = check_positive("sigma", sigma)
     if radius is None:
         radius = int(math.floor(2.5 * sigma))
     else:

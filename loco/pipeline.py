@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from loco import ops
-from loco._checks import check_int, check_real
+from loco._checks import check_int, check_positive, check_real
 from loco.association import METHODS, associate, voxel_tolerance
 from loco.geometry import Camera, VoxelGrid
 from loco.kernels import BACKENDS
@@ -134,13 +134,12 @@ class Settings:
         if isinstance(self.connectivity, bool) or self.connectivity not in (6, 26):
             raise ValueError(f"connectivity must be 6 or 26, got {self.connectivity!r}")
         object.__setattr__(self, "connectivity", int(self.connectivity))
-        for name in ("threshold", "hole_threshold", "replace_threshold", "decode_budget_mb"):
+        for name in ("threshold", "hole_threshold", "replace_threshold"):
             value = check_real(name, getattr(self, name))
             if math.isnan(value):
                 raise ValueError(f"{name} must not be NaN")
             object.__setattr__(self, name, value)
-        if not (0 < self.decode_budget_mb < math.inf):
-            raise ValueError(f"decode_budget_mb must be a finite number > 0, got {self.decode_budget_mb!r}")
+        object.__setattr__(self, "decode_budget_mb", check_positive("decode_budget_mb", self.decode_budget_mb))
         if self.joints_per_chunk is not None:
             object.__setattr__(self, "joints_per_chunk", check_int("joints_per_chunk", self.joints_per_chunk, 1))
         if not isinstance(self.backend, str) or self.backend not in BACKENDS:

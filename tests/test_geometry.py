@@ -111,3 +111,23 @@ def test_camera_rejects_bad_values():
         Camera(1, 1, float("nan"), 0)
     with pytest.raises(TypeError, match="fy"):
         Camera(1, "1", 0, 0)
+
+
+def test_constructors_check_their_own_arguments():
+    """from_fov, scaled and for_image name the argument the caller passed, not a field of what they would build."""
+    assert Camera.from_fov(np.int64(1920), 1080, np.float32(60)) == Camera.from_fov(1920, 1080, 60.0)
+    assert VoxelGrid.for_image(np.int64(1080), 1920) == VoxelGrid.for_image(1080, 1920)
+    bad = [
+        (lambda: Camera.from_fov(-1920, 1080), ValueError, "width"),
+        (lambda: Camera.from_fov(1920, float("inf")), ValueError, "height"),
+        (lambda: Camera.from_fov(1920, 1080, "60"), TypeError, "hfov_deg"),
+        (lambda: Camera.from_fov(1920, 1080, 180), ValueError, "hfov_deg"),
+        (lambda: Camera.jta().scaled(0), ValueError, "sx"),
+        (lambda: Camera.jta().scaled(0.5, -1), ValueError, "sy"),
+        (lambda: VoxelGrid.for_image(-5, 100), ValueError, "height must be >= 1, got -5"),
+        (lambda: VoxelGrid.for_image(100, 100.5), TypeError, "width"),
+        (lambda: VoxelGrid.for_image(100, 100, stride=0), ValueError, "stride"),
+    ]
+    for call, error, match in bad:
+        with pytest.raises(error, match=match):
+            call()
