@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import platform
 import subprocess
 import time
@@ -33,13 +34,16 @@ import numpy as np
 import torch
 
 from loco import ops
+from loco._checks import check_int, check_positive, check_real
 from loco.association import METHODS, associate, voxel_tolerance
 from loco.geometry import Camera, VoxelGrid
+from loco.kernels import BACKENDS
 from loco.metrics import (
     JTA_THRESHOLDS,
     MATCHINGS,
     VOXEL_THRESHOLDS,
     DetectionMeter,
+    _check_threshold,
     panoptic_metrics,
     poses_to_rows,
 )
@@ -106,6 +110,18 @@ class OracleConfig:
             raise ValueError(f"matching must be one of {MATCHINGS}, got {self.matching!r}")
         if not self.peaks:
             raise ValueError("peaks must name at least one peak mode")
+        object.__setattr__(self, "thresholds", tuple(_check_threshold(t) for t in self.thresholds))
+        object.__setattr__(self, "sigma", check_positive("sigma", self.sigma))
+        object.__setattr__(self, "person_distance", check_positive("person_distance", self.person_distance))
+        threshold = check_real("threshold", self.threshold)
+        if math.isnan(threshold):
+            raise ValueError("threshold must not be NaN")
+        object.__setattr__(self, "threshold", threshold)
+        if isinstance(self.connectivity, bool) or self.connectivity not in (6, 26):
+            raise ValueError(f"connectivity must be 6 or 26, got {self.connectivity!r}")
+        object.__setattr__(self, "connectivity", int(self.connectivity))
+        if not isinstance(self.backend, str) or self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
 
 
 class SyntheticGroundTruth:
@@ -256,11 +272,16 @@ class _Row:
 def _frame_indices(dataset, frames: int | Iterable[int] | None) -> list[int]:
     if frames is None:
         return list(range(len(dataset)))
-    if isinstance(frames, int) and not isinstance(frames, bool):
-        if frames < 1:
-            raise ValueError(f"frames must be >= 1, got {frames}")
+    if isinstance(frames, numbers.Integral) and not isinstance(frames, bool):
+        frames = check_int("frames", frames, 1)
         return list(range(min(frames, len(dataset)) if hasattr(dataset, "__len__") else frames))
-    return [int(i) for i in frames]
+    if isinstance(frames, (str, bytes)) or not isinstance(frames, Iterable):
+        raise TypeError(f"frames must be None, a count or frame indices, got {type(frames).__name__}")
+    indices = [check_int("frames[]", i, 0) for i in frames]
+    n = len(dataset) if hasattr(dataset, "__len__") else None
+    if n is not None and any(i >= n for i in indices):
+        raise ValueError(f"frames indices must be < {n} (the dataset's length), got {max(indices)}")
+    return indices
 
 
 def _progress(iterable, total: int, desc: str, progress: bool):

@@ -110,6 +110,21 @@ def test_bad_configs_and_samples():
         E.evaluate_oracle([{"camera": CAMERA, "poses3d": np.zeros((2, 13, 3))}], grid=GRID, progress=False)
     with pytest.raises(ValueError, match="frames"):
         E.evaluate_oracle([frame(0)], frames=0, grid=GRID, progress=False)
+    for bad, error in ((5, ValueError), ([-1], ValueError), ([0.5], TypeError), ("0", TypeError)):
+        with pytest.raises(error, match="frames"):  # [5] on a 1-frame dataset was an IndexError mid-run
+            E.evaluate_oracle([frame(0)], frames=[bad] if bad == 5 else bad, grid=GRID, progress=False)
+    one = E.evaluate_oracle([frame(0)], frames=np.int64(1), grid=GRID, progress=False)  # numpy counts are counts
+    assert one["rows"] == E.evaluate_oracle([frame(0)], frames=1, grid=GRID, progress=False)["rows"]
+    for kwargs, error, match in (
+        ({"sigma": 0}, ValueError, "sigma"),
+        ({"threshold": "0.1"}, TypeError, "threshold"),
+        ({"connectivity": 8}, ValueError, "connectivity"),
+        ({"person_distance": -1}, ValueError, "person_distance"),
+        ({"thresholds": (0.4, -1.0)}, ValueError, "threshold must be finite and >= 0, got -1"),
+        ({"backend": "gpu"}, ValueError, "backend"),
+    ):
+        with pytest.raises(error, match=match):
+            E.OracleConfig(**kwargs)
 
 
 def test_synthetic_ground_truth_frames():
