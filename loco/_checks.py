@@ -18,12 +18,15 @@ def check_int(name: str, value, minimum: int) -> int:
     return int(value)
 
 
-def check_real(name: str, value) -> float:
-    """``value`` as a Python float: ``TypeError`` unless it is a real number (numpy floats and ints too, bools not);
-    the message names the argument. Finiteness and ranges are the caller's."""
+def check_real(name: str, value, *, nan: bool = True) -> float:
+    """``value`` as a Python float: ``TypeError`` unless it is a real number (numpy floats and ints too, bools not),
+    ``ValueError`` for NaN when ``nan`` is False; the messages name the argument. Other ranges are the caller's."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    return float(value)
+    value = float(value)
+    if not nan and math.isnan(value):
+        raise ValueError(f"{name} must not be NaN")
+    return value
 
 
 def check_positive(name: str, value) -> float:

@@ -26,7 +26,6 @@ phantom person.
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
@@ -279,9 +278,7 @@ def associate_indices(
         if tuple(sorted(key)) not in {tuple(sorted(limb)) for limb in LIMBS}:
             raise ValueError(f"max_limb keys must be limbs of loco.skeleton.LIMBS, got {key}")
     min_joints = check_int("min_joints", min_joints, 1)
-    solitary_score = check_real("solitary_score", solitary_score)
-    if math.isnan(solitary_score):
-        raise ValueError("solitary_score must not be NaN")
+    solitary_score = check_real("solitary_score", solitary_score, nan=False)
     duplicate_radius = check_real("duplicate_radius", duplicate_radius)
     if not duplicate_radius >= 0:
         raise ValueError(f"duplicate_radius must be a number >= 0, got {duplicate_radius!r}")

@@ -113,10 +113,7 @@ class OracleConfig:
         object.__setattr__(self, "thresholds", tuple(_check_threshold(t) for t in self.thresholds))
         object.__setattr__(self, "sigma", check_positive("sigma", self.sigma))
         object.__setattr__(self, "person_distance", check_positive("person_distance", self.person_distance))
-        threshold = check_real("threshold", self.threshold)
-        if math.isnan(threshold):
-            raise ValueError("threshold must not be NaN")
-        object.__setattr__(self, "threshold", threshold)
+        object.__setattr__(self, "threshold", check_real("threshold", self.threshold, nan=False))
         if isinstance(self.connectivity, bool) or self.connectivity not in (6, 26):
             raise ValueError(f"connectivity must be 6 or 26, got {self.connectivity!r}")
         object.__setattr__(self, "connectivity", int(self.connectivity))

@@ -258,9 +258,7 @@ def find_peaks(
         raise ValueError(f"volume must be 4-D (J, D, H, W) or 5-D (B, J, D, H, W), got shape {tuple(volume.shape)}")
     if not volume.is_floating_point():
         raise TypeError(f"volume must be a floating-point tensor, got dtype {volume.dtype}")
-    threshold = check_real("threshold", threshold)
-    if math.isnan(threshold):
-        raise ValueError("threshold must not be NaN")
+    threshold = check_real("threshold", threshold, nan=False)
     if connectivity not in _CONNECTIVITY or isinstance(connectivity, bool):
         raise ValueError(f"connectivity must be 6 or 26, got {connectivity!r}")
     if ties not in _TIES:

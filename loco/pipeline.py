@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -135,10 +134,7 @@ class Settings:
             raise ValueError(f"connectivity must be 6 or 26, got {self.connectivity!r}")
         object.__setattr__(self, "connectivity", int(self.connectivity))
         for name in ("threshold", "hole_threshold", "replace_threshold"):
-            value = check_real(name, getattr(self, name))
-            if math.isnan(value):
-                raise ValueError(f"{name} must not be NaN")
-            object.__setattr__(self, name, value)
+            object.__setattr__(self, name, check_real(name, getattr(self, name), nan=False))
         object.__setattr__(self, "decode_budget_mb", check_positive("decode_budget_mb", self.decode_budget_mb))
         if self.joints_per_chunk is not None:
             object.__setattr__(self, "joints_per_chunk", check_int("joints_per_chunk", self.joints_per_chunk, 1))

@@ -7,8 +7,6 @@ is represented root-relative to head_top and normalised per joint as in the orig
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -144,11 +142,8 @@ class PoseRefiner(PretrainedMixin, nn.Module):
             raise TypeError(f"confidence must be a torch.Tensor, got {type(confidence).__name__}")
         if tuple(confidence.shape) != tuple(poses.shape[:2]):
             raise ValueError(f"confidence must have shape {tuple(poses.shape[:2])}, got {tuple(confidence.shape)}")
-        hole_threshold = check_real("hole_threshold", hole_threshold)
-        replace_threshold = check_real("replace_threshold", replace_threshold)
-        for name, value in (("hole_threshold", hole_threshold), ("replace_threshold", replace_threshold)):
-            if math.isnan(value):
-                raise ValueError(f"{name} must not be NaN")
+        hole_threshold = check_real("hole_threshold", hole_threshold, nan=False)
+        replace_threshold = check_real("replace_threshold", replace_threshold, nan=False)
         if poses.shape[0] == 0:
             return poses.clone()
         param = self.fc1[0].weight
