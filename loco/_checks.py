@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 
-__all__ = ["check_int", "check_positive", "check_real"]
+__all__ = ["check_device", "check_int", "check_positive", "check_real"]
 
 
 def check_int(name: str, value, minimum: int) -> int:
@@ -35,3 +35,28 @@ def check_positive(name: str, value) -> float:
     if not (0 < value < math.inf):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return value
+
+
+def check_device(device, name: str = "device"):
+    """A ``torch.device`` from ``None`` or ``"auto"`` (CUDA when available, else CPU), a string or a device.
+
+    Raises ``TypeError`` for another type, ``ValueError`` for a string torch does not know, ``RuntimeError`` for a
+    CUDA device this machine does not have; the messages name the argument.
+    """
+    import torch
+
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"{name} must be a str or torch.device, got {type(device).__name__}")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"{name} must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"{name} {str(device)!r} requested but CUDA is not available on this machine")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            count = torch.cuda.device_count()
+            raise RuntimeError(f"{name} {str(device)!r} requested but this machine has {count} GPUs")
+    return dev

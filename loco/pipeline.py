@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from loco import ops
-from loco._checks import check_int, check_positive, check_real
+from loco._checks import check_device, check_int, check_positive, check_real
 from loco.association import METHODS, associate, voxel_tolerance
 from loco.geometry import Camera, VoxelGrid
 from loco.kernels import BACKENDS
@@ -678,10 +678,6 @@ def _float32_precision(tf32: bool):
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = conv, matmul
 
 
-def _default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 # --------------------------------------------------------------------------------------------- the pipeline
 
 
@@ -740,7 +736,7 @@ class LoCO:
         self.preset = preset
         self.grid = replace(VoxelGrid.for_image(*self.input_size, preset=preset), depth_bins=vha.depth_bins)
         self.settings = settings or Settings()
-        self.device = torch.device(device) if device is not None else _default_device()
+        self.device = check_device(device)
         self.predictor = predictor.eval().to(self.device)
         self.vha = vha.eval().to(self.device)
         self.refiner = refiner.eval().to(self.device) if refiner is not None else None
@@ -779,7 +775,7 @@ class LoCO:
             FileNotFoundError: a bundled name whose files are not installed, or a folder missing a file.
         """
         spec, _ = _resolve_pipeline(name_or_path)
-        device = torch.device(device) if device is not None else _default_device()
+        device = check_device(device)
         predictor = _load_network(spec["predictor"], "CodePredictor", device)
         vha = _load_network(spec["vha"], "VHA", device)
         refiner = _load_network(spec["refiner"], "PoseRefiner", device) if spec.get("refiner") is not None else None

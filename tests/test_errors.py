@@ -203,3 +203,39 @@ def test_every_int_argument_goes_through_check_int():
     for call, error, name in bad:
         with pytest.raises(error, match=name):
             call()
+
+
+def test_devices_are_checked_with_one_message():
+    """LoCO, from_pretrained and the trainers resolve ``device`` through ``check_device``: a name torch does not know
+    is a ValueError, a GPU this machine lacks a RuntimeError, both naming the argument (torch raised its own list
+    of device types, or an AssertionError 'Torch not compiled with CUDA enabled')."""
+    from loco import LoCO
+    from loco._checks import check_device
+    from loco.models import VHA
+    from loco.training.trainer import resolve_device
+
+    assert check_device(None) == check_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert check_device("cpu") == check_device(torch.device("cpu")) == resolve_device("cpu") == torch.device("cpu")
+    for call in (lambda: check_device("tpu"), lambda: LoCO.from_pretrained("vha2", device="gpu0")):
+        with pytest.raises(ValueError, match="device must be 'cpu', 'cuda'"):
+            call()
+    with pytest.raises(TypeError, match="device"):
+        check_device(0)
+    missing = "cuda:99" if torch.cuda.is_available() else "cuda"
+    for call in (
+        lambda: check_device(missing),
+        lambda: VHA.from_pretrained("vha1", device=missing),
+        lambda: LoCO.from_pretrained("vha2", device=missing),
+        lambda: resolve_device(missing),
+    ):
+        with pytest.raises(RuntimeError, match=f"device '{missing}' requested"):
+            call()
+
+
+def test_a_corrupt_model_config_is_a_value_error(tmp_path):
+    from loco.models import VHA
+
+    VHA(2, depth_bins=16).save_pretrained(tmp_path / "w")
+    (tmp_path / "w" / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not a loco model config: not JSON"):
+        VHA.from_pretrained(tmp_path / "w")

@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from loco._checks import check_device
+
 __all__ = ["PretrainedMixin", "save_pretrained", "load_pretrained", "PRETRAINED_NAMES", "WEIGHTS_DIR"]
 
 CONFIG_NAME = "config.json"
@@ -82,12 +84,16 @@ def load_pretrained(name_or_path: str | Path, device: str | torch.device | None 
     Returns:
         The model in eval mode.
     """
+    device = check_device(device) if device is not None else None
     directory = _resolve(name_or_path, expected)
     config_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
     for p in (config_path, weights_path):
         if not p.is_file():
             raise FileNotFoundError(f"{p} not found (a loco weights folder holds {CONFIG_NAME} and {WEIGHTS_NAME})")
-    config = json.loads(config_path.read_text())
+    try:
+        config = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{config_path} is not a loco model config: not JSON ({exc})") from exc
     if not isinstance(config, dict) or config.get("format") != FORMAT or "class" not in config:
         raise ValueError(f"{config_path} is not a loco model config")
     classes = _model_classes()

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from loco._checks import check_device
 from loco.training.config import TrainConfig, config_from_dict
 
 __all__ = [
@@ -55,14 +56,9 @@ def step_rng(seed: int, step: int, rank: int = 0, stream: int = 0) -> np.random.
 
 def resolve_device(device: str) -> torch.device:
     """``"auto"`` -> ``cuda`` when available (the local rank's GPU under torchrun), else ``cpu``."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError(f"device {device!r} requested but CUDA is not available")
-        if dev.index is None:
-            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    dev = check_device(device)
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     return dev
 
 
