@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 
-__all__ = ["check_device", "check_int", "check_positive", "check_real"]
+__all__ = ["check_device", "check_int", "check_positive", "check_real", "check_shape"]
 
 
 def check_int(name: str, value, minimum: int) -> int:
@@ -16,6 +16,14 @@ def check_int(name: str, value, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
+
+
+def check_shape(name: str, value, minimum: int, what: str = "(H, W)", lengths: tuple[int, ...] = (2,)) -> tuple:
+    """``value`` as a tuple of Python ints: ``TypeError`` unless it is a tuple or list (``torch.Size`` too) of one of
+    ``lengths`` ints, ``ValueError`` for an element below ``minimum``; the messages name the argument (and element)."""
+    if not isinstance(value, (tuple, list)) or len(value) not in lengths:
+        raise TypeError(f"{name} must be {what}, ints, got {value!r}")
+    return tuple(check_int(f"{name}[{i}]", v, minimum) for i, v in enumerate(value))
 
 
 def check_real(name: str, value, *, nan: bool = True) -> float:

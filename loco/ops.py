@@ -13,7 +13,7 @@ from typing import NamedTuple
 import torch
 
 from loco import geometry
-from loco._checks import check_int, check_positive, check_real
+from loco._checks import check_int, check_positive, check_real, check_shape
 from loco.geometry import Camera, VoxelGrid
 from loco.kernels._backend import resolve_backend
 from loco.skeleton import NUM_JOINTS
@@ -69,10 +69,8 @@ def _check_int_tensor(name: str, x: torch.Tensor) -> None:
 def _volume_shape(grid_or_shape, num_joints: int) -> tuple[int, int, int, int]:
     if isinstance(grid_or_shape, VoxelGrid):
         return (num_joints, *grid_or_shape.shape)
-    if isinstance(grid_or_shape, (tuple, list, torch.Size)) and len(grid_or_shape) in (3, 4):
-        shape = tuple(grid_or_shape)
-        if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape):
-            raise ValueError(f"grid_or_shape must hold positive ints, got {shape}")
+    if isinstance(grid_or_shape, (tuple, list)) and len(grid_or_shape) in (3, 4):  # torch.Size is a tuple
+        shape = check_shape("grid_or_shape", grid_or_shape, 1, "(D, H, W) or (J, D, H, W)", (3, 4))
         return shape if len(shape) == 4 else (num_joints, *shape)
     raise TypeError(
         f"grid_or_shape must be a VoxelGrid or a (D, H, W) / (J, D, H, W) shape, got {type(grid_or_shape).__name__}"

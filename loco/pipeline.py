@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from loco import ops
-from loco._checks import check_device, check_int, check_positive, check_real
+from loco._checks import check_device, check_int, check_positive, check_real, check_shape
 from loco.association import METHODS, associate, voxel_tolerance
 from loco.geometry import Camera, VoxelGrid
 from loco.kernels import BACKENDS
@@ -725,13 +725,7 @@ class LoCO:
                 f"the Code Predictor predicts VHA v{predictor.vha_version} codes with {predictor.code_channels} "
                 f"channels, but the VHA is v{vha.version} with {vha.code_channels}"
             )
-        if (
-            not isinstance(input_size, (tuple, list))
-            or len(input_size) != 2
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= MIN_IMAGE_SIDE for s in input_size)
-        ):
-            raise ValueError(f"input_size must be (H, W), ints >= {MIN_IMAGE_SIDE}, got {input_size!r}")
-        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.input_size = check_shape("input_size", input_size, MIN_IMAGE_SIDE)
         self.name: str | None = None  # the name or path it was loaded from
         self.preset = preset
         self.grid = replace(VoxelGrid.for_image(*self.input_size, preset=preset), depth_bins=vha.depth_bins)

@@ -239,3 +239,26 @@ def test_a_corrupt_model_config_is_a_value_error(tmp_path):
     (tmp_path / "w" / "config.json").write_text("{not json")
     with pytest.raises(ValueError, match="not a loco model config: not JSON"):
         VHA.from_pretrained(tmp_path / "w")
+
+
+def test_shapes_take_numpy_ints_and_name_the_element():
+    import numpy as np
+
+    from loco.data.synthetic import SyntheticScenes
+
+    i = np.int64
+    a = ops.render_heatmaps(C, J, (i(2), i(4), 5, 6), backend="torch")
+    assert a.shape == (1, 2, 4, 5, 6)
+    assert SyntheticScenes("jta", seed=i(1), length=i(2), image_size=(i(64), 96)).image_size == (64, 96)
+    with pytest.raises(ValueError, match=r"grid_or_shape\[1\] must be >= 1, got 0"):
+        ops.render_heatmaps(C, J, (2, 0, 5, 6))
+    with pytest.raises(TypeError, match=r"image_size\[1\] must be an int"):
+        SyntheticScenes("jta", image_size=(64, 96.0))
+    with pytest.raises(ValueError, match=r"image_size\[0\] must be >= 8"):
+        SyntheticScenes("jta", image_size=(4, 96))
+    with pytest.raises(TypeError, match="seed"):
+        SyntheticScenes("jta", seed=1.5)
+    from loco.data.synthetic import sample_scene
+
+    with pytest.raises(TypeError, match="rng must be a numpy Generator"):  # was an AttributeError inside
+        sample_scene("jta", 5)

@@ -95,7 +95,7 @@ def test_config_checks_every_field_when_made():
         (VHAConfig, "version", 4, ValueError),
         (VHAConfig, "version", True, ValueError),
         (VHAConfig, "recipe", "window", ValueError),
-        (VHAConfig, "crop", (32,), ValueError),
+        (VHAConfig, "crop", (32,), TypeError),
         (VHAConfig, "crop", (32, 0), ValueError),
         (VHAConfig, "image_size", (1080.0, 1920), TypeError),
         (VHAConfig, "person_crop", 2.0, ValueError),

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from loco._checks import check_int
+from loco._checks import check_int, check_shape
 from loco.data import raster
 from loco.data.body import ACTIVITIES, Person, place, sample_person
 from loco.geometry import Camera, VoxelGrid
@@ -318,6 +318,8 @@ def sample_scene(preset: str, rng: np.random.Generator, n_people: int | None = N
     """
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
     if n_people is not None:
         n_people = check_int("n_people", n_people, 0)
     scene = Scene(
@@ -528,14 +530,8 @@ def _visibility(scene: Scene, poses3d: np.ndarray, camera: Camera, depth: np.nda
 
 
 def _check_size(image_size) -> tuple[int, int]:
-    if (
-        not isinstance(image_size, (tuple, list))
-        or len(image_size) != 2
-        or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in image_size)
-    ):
-        raise TypeError(f"image_size must be a pair of ints (H, W), got {image_size!r}")
-    h, w = int(image_size[0]), int(image_size[1])
-    if h < 8 or w < 8 or h > 8192 or w > 8192:
+    h, w = check_shape("image_size", image_size, 8)
+    if h > 8192 or w > 8192:
         raise ValueError(f"image_size must be within [8, 8192] pixels per side, got {(h, w)}")
     return h, w
 
@@ -568,10 +564,7 @@ class SyntheticScenes(torch.utils.data.Dataset):
         if not isinstance(preset, str) or preset not in PRESETS:
             raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
         self.image_size = _check_size(image_size)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
-            raise ValueError(f"length must be a positive int, got {length!r}")
+        seed, length = check_int("seed", seed, 0), check_int("length", length, 1)
         if n_people is not None:
             n_people = check_int("n_people", n_people, 0)
         if isinstance(grid, str):

@@ -14,7 +14,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import ClassVar
 
-from loco._checks import check_int, check_real
+from loco._checks import check_int, check_real, check_shape
 from loco.data.synthetic import PRESETS
 
 __all__ = ["TrainConfig", "VHAConfig", "PredictorConfig", "RefinerConfig", "CONFIGS", "config_from_dict"]
@@ -113,10 +113,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be one of {valid}, got {value!r}")
             setattr(self, name, valid[valid.index(value)])  # np.int64(2) -> 2
         for name in sizes:
-            value = getattr(self, name)
-            if not isinstance(value, (tuple, list)) or len(value) != 2:
-                raise ValueError(f"{name} must be (H, W), two ints, got {value!r}")
-            setattr(self, name, tuple(check_int(f"{name}[{i}]", v, 1) for i, v in enumerate(value)))
+            setattr(self, name, check_shape(name, getattr(self, name), 1))
 
     def to_dict(self) -> dict:
         d = asdict(self)
