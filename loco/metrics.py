@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from loco._checks import check_real
+from loco._checks import check_int, check_positive, check_real
 from loco.skeleton import NUM_JOINTS
 
 __all__ = [
@@ -387,6 +387,7 @@ def panoptic_metrics(pred, gt, max_distance: float = 0.5, scale: float = 1000.0)
     """
     gt_arr = _check_poses("gt", gt)
     pred_arr = _check_poses("pred", pred, gt_arr.shape[1])
+    scale = check_positive("scale", scale)
     pi, gi, _ = match_people(pred_arr, gt_arr, max_distance)
     err = np.linalg.norm(pred_arr[pi] - gt_arr[gi], axis=2)
     err = err[np.isfinite(err)]
@@ -421,8 +422,13 @@ def mpjpe(pred, gt, root: int | Sequence[int] | None = None, scale: float = 1000
         the mean over poses and joints of ``||pred - gt||``, times ``scale``.
     """
     p, g = _check_pair(pred, gt)
+    scale = check_positive("scale", scale)
     if root is not None:
-        idx = [root] if isinstance(root, (int, np.integer)) else list(root)
+        joints = p.shape[1]
+        many = isinstance(root, (tuple, list, np.ndarray)) and not isinstance(root, str)
+        idx = [check_int("root", j, 0) for j in (root if many else [root])]
+        if not idx or max(idx) >= joints:
+            raise ValueError(f"root must be a joint index in [0, {joints}) or a non-empty list of them, got {root!r}")
         p = p - p[:, idx].mean(axis=1, keepdims=True)
         g = g - g[:, idx].mean(axis=1, keepdims=True)
     return float(np.linalg.norm(p - g, axis=2).mean() * scale)

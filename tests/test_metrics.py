@@ -243,6 +243,15 @@ def test_mpjpe_and_root_alignment():
         M.mpjpe(gt[:2], gt)
     with pytest.raises(ValueError, match="finite"):
         M.mpjpe(np.full_like(gt, np.nan), gt)
+    assert M.mpjpe(gt + 0.01, gt, root=np.int64(8)) == M.mpjpe(gt + 0.01, gt, root=[8]) == pytest.approx(0.0, abs=1e-9)
+    for root, error in ((14, ValueError), (-1, ValueError), ((), ValueError), (1.5, TypeError), ((8, "11"), TypeError)):
+        with pytest.raises(error, match="root"):  # 14 was an IndexError, -1 silently the last joint, 1.5 a crash
+            M.mpjpe(gt, gt, root=root)
+    for scale, error in ((0, ValueError), ("1000", TypeError), (float("inf"), ValueError)):
+        with pytest.raises(error, match="scale"):
+            M.mpjpe(gt, gt, scale=scale)
+        with pytest.raises(error, match="scale"):
+            M.panoptic_metrics(gt, gt, scale=scale)
 
 
 def test_procrustes_undoes_a_similarity_but_not_a_reflection():
