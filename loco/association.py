@@ -271,12 +271,16 @@ def associate_indices(
     ths_arr = np.asarray(ths, dtype=np.float64)
     if ths_arr.shape != (NUM_JOINTS,):
         raise ValueError(f"ths must have {NUM_JOINTS} values, got shape {ths_arr.shape}")
+    if not (np.isfinite(ths_arr).all() and (ths_arr >= 0).all()):
+        raise ValueError(f"ths must be finite and >= 0, got {ths_arr.tolist()}")
     max_limb = MAX_LIMB if max_limb is None else max_limb
     if not isinstance(max_limb, dict):
         raise TypeError(f"max_limb must be a dict {{(a, b): metres}}, got {type(max_limb).__name__}")
     for key in max_limb:
         if tuple(sorted(key)) not in {tuple(sorted(limb)) for limb in LIMBS}:
             raise ValueError(f"max_limb keys must be limbs of loco.skeleton.LIMBS, got {key}")
+        if not check_real(f"max_limb[{key}]", max_limb[key], nan=False) > 0:  # inf: no bound on that limb
+            raise ValueError(f"max_limb[{key}] must be a length > 0 (metres), got {max_limb[key]!r}")
     min_joints = check_int("min_joints", min_joints, 1)
     solitary_score = check_real("solitary_score", solitary_score, nan=False)
     duplicate_radius = check_real("duplicate_radius", duplicate_radius)
@@ -285,6 +289,8 @@ def associate_indices(
     p, j, s, _ = _inputs(xyz, joint, score)
     if hasattr(tolerance, "detach"):
         tolerance = tolerance.detach().cpu().numpy()
+    if isinstance(tolerance, (str, bytes)):
+        raise TypeError(f"tolerance must be a number or an array of numbers, got {type(tolerance).__name__}")
     tol = (
         np.broadcast_to(np.asarray(tolerance, dtype=np.float64), (len(p),))
         if np.ndim(tolerance) == 0

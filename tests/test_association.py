@@ -210,6 +210,11 @@ def test_graph_bounds_and_voxel_tolerance():
         ({"min_joints": 0}, ValueError, "min_joints"),
         ({"max_limb": {(0, 5): 1.0}}, ValueError, "max_limb"),
         ({"ths": (1.0,) * 13}, ValueError, "ths"),
+        ({"ths": (float("nan"),) * 14}, ValueError, "ths"),  # silently joined nothing
+        ({"ths": (-1.0,) * 14}, ValueError, "ths"),
+        ({"max_limb": {(0, 1): -1.0}}, ValueError, "max_limb"),  # silently rejected every such limb
+        ({"max_limb": {(0, 1): "1"}}, TypeError, "max_limb"),
+        ({"tolerance": "1"}, TypeError, "tolerance"),  # was parsed as 1.0
     ],
 )
 def test_bad_inputs_name_the_argument(kwargs, exc, word):
