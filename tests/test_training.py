@@ -89,6 +89,7 @@ def test_config_checks_every_field_when_made():
         (VHAConfig, "lr", float("nan"), ValueError),
         (VHAConfig, "decay_from", 1.5, ValueError),
         (VHAConfig, "grad_clip", -1.0, ValueError),
+        (VHAConfig, "weight_decay", float("inf"), ValueError),
         (VHAConfig, "amp", "fp16", ValueError),
         (VHAConfig, "progress", "no", TypeError),
         (VHAConfig, "device", None, TypeError),

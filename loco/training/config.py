@@ -68,7 +68,7 @@ class TrainConfig:
     kind = "base"
 
     # What __post_init__ checks (each class adds its own; numbers are stored as Python ints and floats):
-    # ints with their minimum, reals with their closed range (an open end where the tuple says so), bools, choices.
+    # ints with their minimum, finite reals with their closed range (open where the tuple says so), bools, choices.
     _ints: ClassVar[dict] = {
         "steps": 1, "batch_size": 1, "warmup": 0, "seed": 0, "threads": 0,
         "log_every": 0, "val_every": 0, "ckpt_every": 0,
@@ -100,8 +100,8 @@ class TrainConfig:
         for name, (lo, hi, *open_) in checks["_reals"].items():
             value = check_real(name, getattr(self, name))
             inside = (lo < value < hi) if open_ else (lo <= value <= hi)
-            if not inside:
-                where = f"({lo:g}, {hi:g})" if open_ else f"[{lo:g}, {hi:g}]"
+            if not (inside and math.isfinite(value)):
+                where = f"({lo:g}, {hi:g})" if open_ else f"[{lo:g}, {hi:g}]".replace("inf]", "inf)")
                 raise ValueError(f"{name} must be in {where}, got {value!r}")
             setattr(self, name, value)
         for name in bools:
