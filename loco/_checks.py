@@ -1,4 +1,4 @@
-"""Argument checks shared by the public entry points: one message format for every int, real, size and device argument."""
+"""Argument checks shared by the public entry points: one message format for ints, reals, sizes and devices."""
 
 from __future__ import annotations
 
