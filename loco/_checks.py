@@ -5,7 +5,25 @@ from __future__ import annotations
 import math
 import numbers
 
-__all__ = ["check_device", "check_int", "check_positive", "check_real", "check_shape"]
+__all__ = ["check_choice", "check_device", "check_int", "check_positive", "check_real", "check_shape"]
+
+
+def check_choice(name: str, value, choices: tuple):
+    """The element of ``choices`` equal to ``value`` (so ``np.int64(6)`` gives ``6``): ``ValueError`` naming the
+    argument and the choices otherwise (bools never match, though ``True == 1``)."""
+    found = None
+    if not isinstance(value, bool):
+        for c in choices:
+            try:
+                if type(c) is not bool and bool(value == c):
+                    found = (c,)
+                    break
+            except (TypeError, ValueError):  # an array or another value that does not compare to a scalar
+                break
+    if found is None:
+        shown = " or ".join(map(repr, choices)) if len(choices) == 2 else f"one of {choices}"
+        raise ValueError(f"{name} must be {shown}, got {value!r}")
+    return found[0]
 
 
 def check_int(name: str, value, minimum: int) -> int:

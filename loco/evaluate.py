@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from loco import ops
-from loco._checks import check_int, check_positive, check_real
+from loco._checks import check_choice, check_int, check_positive, check_real
 from loco.association import METHODS, associate, voxel_tolerance
 from loco.geometry import Camera, VoxelGrid
 from loco.kernels import BACKENDS
@@ -114,9 +114,7 @@ class OracleConfig:
         object.__setattr__(self, "sigma", check_positive("sigma", self.sigma))
         object.__setattr__(self, "person_distance", check_positive("person_distance", self.person_distance))
         object.__setattr__(self, "threshold", check_real("threshold", self.threshold, nan=False))
-        if isinstance(self.connectivity, bool) or self.connectivity not in (6, 26):
-            raise ValueError(f"connectivity must be 6 or 26, got {self.connectivity!r}")
-        object.__setattr__(self, "connectivity", int(self.connectivity))
+        object.__setattr__(self, "connectivity", check_choice("connectivity", self.connectivity, (6, 26)))
         if not isinstance(self.backend, str) or self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
 

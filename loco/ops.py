@@ -13,7 +13,7 @@ from typing import NamedTuple
 import torch
 
 from loco import geometry
-from loco._checks import check_int, check_positive, check_real, check_shape
+from loco._checks import check_choice, check_int, check_positive, check_real, check_shape
 from loco.geometry import Camera, VoxelGrid
 from loco.kernels._backend import resolve_backend
 from loco.skeleton import NUM_JOINTS
@@ -257,8 +257,7 @@ def find_peaks(
     if not volume.is_floating_point():
         raise TypeError(f"volume must be a floating-point tensor, got dtype {volume.dtype}")
     threshold = check_real("threshold", threshold, nan=False)
-    if connectivity not in _CONNECTIVITY or isinstance(connectivity, bool):
-        raise ValueError(f"connectivity must be 6 or 26, got {connectivity!r}")
+    connectivity = check_choice("connectivity", connectivity, _CONNECTIVITY)
     if ties not in _TIES:
         raise ValueError(f"ties must be one of {_TIES}, got {ties!r}")
     if refine not in _REFINE:

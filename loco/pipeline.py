@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from loco import ops
-from loco._checks import check_device, check_int, check_positive, check_real, check_shape
+from loco._checks import check_choice, check_device, check_int, check_positive, check_real, check_shape
 from loco.association import METHODS, associate, voxel_tolerance
 from loco.geometry import Camera, VoxelGrid
 from loco.kernels import BACKENDS
@@ -130,9 +130,7 @@ class Settings:
             raise ValueError(f"association must be one of {METHODS}, got {self.association!r}")
         if self.refine not in (None, "gaussian", "quadratic"):
             raise ValueError(f"refine must be None, 'gaussian' or 'quadratic', got {self.refine!r}")
-        if isinstance(self.connectivity, bool) or self.connectivity not in (6, 26):
-            raise ValueError(f"connectivity must be 6 or 26, got {self.connectivity!r}")
-        object.__setattr__(self, "connectivity", int(self.connectivity))
+        object.__setattr__(self, "connectivity", check_choice("connectivity", self.connectivity, (6, 26)))
         for name in ("threshold", "hole_threshold", "replace_threshold"):
             object.__setattr__(self, name, check_real(name, getattr(self, name), nan=False))
         object.__setattr__(self, "decode_budget_mb", check_positive("decode_budget_mb", self.decode_budget_mb))

@@ -262,3 +262,27 @@ def test_shapes_take_numpy_ints_and_name_the_element():
 
     with pytest.raises(TypeError, match="rng must be a numpy Generator"):  # was an AttributeError inside
         sample_scene("jta", 5)
+
+
+def test_choices_take_numpy_numbers_and_refuse_bools():
+    import numpy as np
+
+    from loco._checks import check_choice
+    from loco.evaluate import OracleConfig
+    from loco.pipeline import Settings
+    from loco.training import VHAConfig
+
+    assert check_choice("connectivity", np.int64(26), (6, 26)) == 26
+    assert type(Settings(connectivity=np.int64(26)).connectivity) is int
+    assert type(OracleConfig(connectivity=np.int32(6)).connectivity) is int
+    assert type(VHAConfig(version=np.int64(3)).version) is int
+    vol = torch.rand(2, 3, 4, 5)
+    assert torch.equal(ops.find_peaks(vol, connectivity=np.int64(26), backend="torch").position,
+                       ops.find_peaks(vol, connectivity=26, backend="torch").position)  # fmt: skip
+    for bad in (True, 8, "6", np.array([6, 26]), None):
+        with pytest.raises(ValueError, match="connectivity must be 6 or 26"):
+            check_choice("connectivity", bad, (6, 26))
+    with pytest.raises(ValueError, match="recipe must be 'plain' or 'windows', got 'window'"):
+        VHAConfig(recipe="window")
+    with pytest.raises(ValueError, match=r"version must be one of \(1, 2, 3\), got 4"):
+        VHAConfig(version=4)

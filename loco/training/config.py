@@ -14,7 +14,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import ClassVar
 
-from loco._checks import check_int, check_real, check_shape
+from loco._checks import check_choice, check_int, check_real, check_shape
 from loco.data.synthetic import PRESETS
 
 __all__ = ["TrainConfig", "VHAConfig", "PredictorConfig", "RefinerConfig", "CONFIGS", "config_from_dict"]
@@ -108,10 +108,7 @@ class TrainConfig:
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {type(getattr(self, name)).__name__}")
         for name, valid in checks["_choices"].items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or value not in valid:
-                raise ValueError(f"{name} must be one of {valid}, got {value!r}")
-            setattr(self, name, valid[valid.index(value)])  # np.int64(2) -> 2
+            setattr(self, name, check_choice(name, getattr(self, name), valid))  # np.int64(2) -> 2
         for name in sizes:
             setattr(self, name, check_shape(name, getattr(self, name), 1))
 
