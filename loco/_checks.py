@@ -5,7 +5,14 @@ from __future__ import annotations
 import math
 import numbers
 
-__all__ = ["check_choice", "check_device", "check_int", "check_positive", "check_real", "check_shape"]
+__all__ = ["check_bool", "check_choice", "check_device", "check_int", "check_positive", "check_real", "check_shape"]
+
+
+def check_bool(name: str, value) -> bool:
+    """``value`` itself: ``TypeError`` naming the argument unless it is a bool (a truthy string is no switch)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return value
 
 
 def check_choice(name: str, value, choices: tuple):

@@ -115,8 +115,7 @@ class OracleConfig:
         object.__setattr__(self, "person_distance", check_positive("person_distance", self.person_distance))
         object.__setattr__(self, "threshold", check_real("threshold", self.threshold, nan=False))
         object.__setattr__(self, "connectivity", check_choice("connectivity", self.connectivity, (6, 26)))
-        if not isinstance(self.backend, str) or self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+        check_choice("backend", self.backend, BACKENDS)
 
 
 class SyntheticGroundTruth:

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from loco import ops
-from loco._checks import check_choice, check_device, check_int, check_positive, check_real, check_shape
+from loco._checks import check_bool, check_choice, check_device, check_int, check_positive, check_real, check_shape
 from loco.association import METHODS, associate, voxel_tolerance
 from loco.geometry import Camera, VoxelGrid
 from loco.kernels import BACKENDS
@@ -124,8 +124,7 @@ class Settings:
         # Every field is checked here, so a bad value fails when the settings are made (not inside predict), and
         # numpy numbers are stored as Python ones, so ``asdict`` stays JSON-serialisable (save_pretrained).
         for name in ("limb_check", "use_refiner", "tf32"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"{name} must be a bool, got {type(getattr(self, name)).__name__}")
+            check_bool(name, getattr(self, name))
         if self.association not in METHODS:
             raise ValueError(f"association must be one of {METHODS}, got {self.association!r}")
         if self.refine not in (None, "gaussian", "quadratic"):
@@ -136,8 +135,7 @@ class Settings:
         object.__setattr__(self, "decode_budget_mb", check_positive("decode_budget_mb", self.decode_budget_mb))
         if self.joints_per_chunk is not None:
             object.__setattr__(self, "joints_per_chunk", check_int("joints_per_chunk", self.joints_per_chunk, 1))
-        if not isinstance(self.backend, str) or self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+        check_choice("backend", self.backend, BACKENDS)
 
     @classmethod
     def from_dict(cls, d: dict) -> Settings:
@@ -809,8 +807,7 @@ class LoCO:
     # ----------------------------------------------------------------------------------------- predict
 
     def _settings(self, paper_compat: bool, overrides: dict) -> Settings:
-        if not isinstance(paper_compat, bool):
-            raise TypeError(f"paper_compat must be a bool, got {type(paper_compat).__name__}")
+        check_bool("paper_compat", paper_compat)
         base = PAPER_SETTINGS if paper_compat else self.settings
         if paper_compat:
             keep = ("joints_per_chunk", "decode_budget_mb", "backend")  # how to compute, not what

@@ -276,6 +276,11 @@ def test_choices_take_numpy_numbers_and_refuse_bools():
     assert type(Settings(connectivity=np.int64(26)).connectivity) is int
     assert type(OracleConfig(connectivity=np.int32(6)).connectivity) is int
     assert type(VHAConfig(version=np.int64(3)).version) is int
+    from loco.models import VHA
+
+    assert type(VHA(version=np.int64(3), depth_bins=16).version) is int  # was kept as np.int64
+    with pytest.raises(ValueError, match="version must be one of"):
+        VHA(version=True)
     vol = torch.rand(2, 3, 4, 5)
     assert torch.equal(ops.find_peaks(vol, connectivity=np.int64(26), backend="torch").position,
                        ops.find_peaks(vol, connectivity=26, backend="torch").position)  # fmt: skip

@@ -7,6 +7,8 @@ from contextlib import contextmanager
 
 import torch
 
+from loco._checks import check_choice
+
 try:
     import triton  # noqa: F401
 
@@ -55,8 +57,7 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     ``auto``: CUDA -> triton, CPU -> numba, falling back to torch where the package is missing; the environment
     variable ``LOCO_BACKEND`` overrides ``auto``. An explicit backend that cannot run raises ``RuntimeError``.
     """
-    if not isinstance(backend, str) or backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    check_choice("backend", backend, BACKENDS)
     if backend == "auto":
         env = os.environ.get("LOCO_BACKEND", "").strip().lower()
         if env and env != "auto":

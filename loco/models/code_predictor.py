@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from loco._checks import check_int
+from loco._checks import check_choice, check_int
 from loco.models._hub import PretrainedMixin
 from loco.models.inception import Inception3, inception_output_size
 from loco.models.vha import VHA_VERSIONS
@@ -139,9 +139,7 @@ class CodePredictor(PretrainedMixin, nn.Module):
         super().__init__()
         if backbone not in BACKBONES:
             raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
-        if isinstance(vha_version, bool) or vha_version not in VHA_VERSIONS:
-            raise ValueError(f"vha_version must be one of {sorted(VHA_VERSIONS)}, got {vha_version!r}")
-        vha_version = int(vha_version)
+        vha_version = check_choice("vha_version", vha_version, tuple(sorted(VHA_VERSIONS)))
         depth_bins = check_int("depth_bins", depth_bins, 8)
         if head_widths is None:
             head_widths = (512, 256) if backbone == "inception_v3" else (256, 128)

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from loco._checks import check_choice
 from loco._checks import check_int as _check_int
 from loco.geometry import VoxelGrid
 from loco.models._hub import PretrainedMixin
@@ -79,8 +80,7 @@ class VHA(PretrainedMixin, nn.Module):
 
     def __init__(self, version: int = 2, joints: int = NUM_JOINTS, depth_bins: int = 316) -> None:
         super().__init__()
-        if isinstance(version, bool) or version not in VHA_VERSIONS:
-            raise ValueError(f"version must be one of {sorted(VHA_VERSIONS)}, got {version!r}")
+        version = check_choice("version", version, tuple(sorted(VHA_VERSIONS)))
         joints = _check_int("joints", joints, 1)
         depth_bins = _check_int("depth_bins", depth_bins, 8)
         self.version, self.joints, self.depth_bins = version, joints, depth_bins

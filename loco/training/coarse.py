@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from loco._checks import check_choice
 from loco.models import VHA
 from loco.models.vha import VHA_VERSIONS
 from loco.skeleton import NUM_JOINTS
@@ -125,8 +126,7 @@ class CoarseVHA(nn.Module):
         kernel: int = 5,
     ) -> None:
         super().__init__()
-        if version not in VHA_VERSIONS:
-            raise ValueError(f"version must be one of {sorted(VHA_VERSIONS)}, got {version!r}")
+        version = check_choice("version", version, tuple(sorted(VHA_VERSIONS)))
         if kernel % 2 != 1 or kernel < 1:
             raise ValueError(f"kernel must be a positive odd int, got {kernel}")
         dv, st = VHA_VERSIONS[version]["divisors"], VHA_VERSIONS[version]["strides"]

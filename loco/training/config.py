@@ -14,7 +14,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import ClassVar
 
-from loco._checks import check_choice, check_int, check_real, check_shape
+from loco._checks import check_bool, check_choice, check_int, check_real, check_shape
 from loco.data.synthetic import PRESETS
 
 __all__ = ["TrainConfig", "VHAConfig", "PredictorConfig", "RefinerConfig", "CONFIGS", "config_from_dict"]
@@ -105,8 +105,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be in {where}, got {value!r}")
             setattr(self, name, value)
         for name in bools:
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"{name} must be a bool, got {type(getattr(self, name)).__name__}")
+            check_bool(name, getattr(self, name))
         for name, valid in checks["_choices"].items():
             setattr(self, name, check_choice(name, getattr(self, name), valid))  # np.int64(2) -> 2
         for name in sizes:
