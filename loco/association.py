@@ -32,7 +32,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
-from loco._checks import check_int, check_real
+from loco._checks import check_choice, check_int, check_real
 from loco.skeleton import LIMBS, NUM_JOINTS, THS
 
 __all__ = ["METHODS", "MAX_LIMB", "Association", "associate", "associate_indices", "graph_bounds", "voxel_tolerance"]
@@ -266,8 +266,7 @@ def associate_indices(
         ``"paper"``: people in order of descending head confidence. ``"hungarian"``: head-seeded people first, in
         that order, then seeded people by the type and confidence of their seed.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    method = check_choice("method", method, METHODS)
     ths_arr = np.asarray(ths, dtype=np.float64)
     if ths_arr.shape != (NUM_JOINTS,):
         raise ValueError(f"ths must have {NUM_JOINTS} values, got shape {ths_arr.shape}")

@@ -101,13 +101,10 @@ class OracleConfig:
 
     def __post_init__(self) -> None:
         for name in self.peaks:
-            if name not in PEAK_MODES:
-                raise ValueError(f"peaks must be names of {tuple(PEAK_MODES)}, got {name!r}")
+            check_choice("peaks", name, tuple(PEAK_MODES))
         for name in self.associations:
-            if name not in METHODS:
-                raise ValueError(f"associations must be among {METHODS}, got {name!r}")
-        if self.matching not in MATCHINGS:
-            raise ValueError(f"matching must be one of {MATCHINGS}, got {self.matching!r}")
+            check_choice("associations", name, METHODS)
+        check_choice("matching", self.matching, MATCHINGS)
         if not self.peaks:
             raise ValueError("peaks must name at least one peak mode")
         object.__setattr__(self, "thresholds", tuple(_check_threshold(t) for t in self.thresholds))

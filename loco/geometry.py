@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
-from loco._checks import check_int, check_positive, check_real
+from loco._checks import check_choice, check_int, check_positive, check_real
 
 __all__ = ["Camera", "VoxelGrid", "project", "backproject"]
 
@@ -112,8 +112,7 @@ class VoxelGrid:
                 f"VoxelGrid needs finite min_depth < max_depth, got min_depth={self.min_depth}, "
                 f"max_depth={self.max_depth}"
             )
-        if self.depth_mode not in _DEPTH_MODES:
-            raise ValueError(f"VoxelGrid.depth_mode must be one of {_DEPTH_MODES}, got {self.depth_mode!r}")
+        object.__setattr__(self, "depth_mode", check_choice("VoxelGrid.depth_mode", self.depth_mode, _DEPTH_MODES))
 
     @property
     def bin_size(self) -> float:
@@ -149,8 +148,7 @@ class VoxelGrid:
     def for_image(cls, height: int, width: int, preset: str = "jta", stride: int = 8) -> VoxelGrid:
         """A preset's depth range for an image of ``height x width`` pixels (``ceil`` of size / stride)."""
         presets = {"jta": cls.jta, "panoptic": cls.panoptic, "h36m": cls.h36m}
-        if preset not in presets:
-            raise ValueError(f"preset must be one of {sorted(presets)}, got {preset!r}")
+        preset = check_choice("preset", preset, tuple(sorted(presets)))
         height, width = check_int("height", height, 1), check_int("width", width, 1)
         stride = check_int("stride", stride, 1)
         return presets[preset](height=-(-height // stride), width=-(-width // stride), stride=stride)

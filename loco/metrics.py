@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from loco._checks import check_int, check_positive, check_real
+from loco._checks import check_choice, check_int, check_positive, check_real
 from loco.skeleton import NUM_JOINTS
 
 __all__ = [
@@ -97,9 +97,7 @@ def _check_threshold(threshold) -> float:
 
 
 def _check_matching(matching: str) -> str:
-    if matching not in MATCHINGS:
-        raise ValueError(f"matching must be one of {MATCHINGS}, got {matching!r}")
-    return matching
+    return check_choice("matching", matching, MATCHINGS)
 
 
 @dataclass(frozen=True)
@@ -521,9 +519,7 @@ def h36m_metrics(pred, gt, subjects, protocol: str | H36MProtocol = "P1", frames
         dict ``protocol``, ``metric``, ``error_mm``, ``samples``.
     """
     if isinstance(protocol, str):
-        if protocol not in H36M_PROTOCOLS:
-            raise ValueError(f"protocol must be one of {sorted(H36M_PROTOCOLS)}, got {protocol!r}")
-        protocol = H36M_PROTOCOLS[protocol]
+        protocol = H36M_PROTOCOLS[check_choice("protocol", protocol, tuple(sorted(H36M_PROTOCOLS)))]
     elif not isinstance(protocol, H36MProtocol):
         raise TypeError(f"protocol must be a str or H36MProtocol, got {type(protocol).__name__}")
     p, g = _check_pair(pred, gt)

@@ -258,10 +258,8 @@ def find_peaks(
         raise TypeError(f"volume must be a floating-point tensor, got dtype {volume.dtype}")
     threshold = check_real("threshold", threshold, nan=False)
     connectivity = check_choice("connectivity", connectivity, _CONNECTIVITY)
-    if ties not in _TIES:
-        raise ValueError(f"ties must be one of {_TIES}, got {ties!r}")
-    if refine not in _REFINE:
-        raise ValueError(f"refine must be one of {_REFINE}, got {refine!r}")
+    ties = check_choice("ties", ties, _TIES)
+    refine = check_choice("refine", refine, _REFINE)
     vol5 = volume if volume.ndim == 5 else volume.unsqueeze(0)
     shape = tuple(vol5.shape)
     backend = resolve_backend(backend, volume.device)

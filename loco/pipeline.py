@@ -125,10 +125,8 @@ class Settings:
         # numpy numbers are stored as Python ones, so ``asdict`` stays JSON-serialisable (save_pretrained).
         for name in ("limb_check", "use_refiner", "tf32"):
             check_bool(name, getattr(self, name))
-        if self.association not in METHODS:
-            raise ValueError(f"association must be one of {METHODS}, got {self.association!r}")
-        if self.refine not in (None, "gaussian", "quadratic"):
-            raise ValueError(f"refine must be None, 'gaussian' or 'quadratic', got {self.refine!r}")
+        object.__setattr__(self, "association", check_choice("association", self.association, METHODS))
+        object.__setattr__(self, "refine", check_choice("refine", self.refine, (None, "gaussian", "quadratic")))
         object.__setattr__(self, "connectivity", check_choice("connectivity", self.connectivity, (6, 26)))
         for name in ("threshold", "hole_threshold", "replace_threshold"):
             object.__setattr__(self, name, check_real(name, getattr(self, name), nan=False))

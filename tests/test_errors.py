@@ -291,3 +291,44 @@ def test_choices_take_numpy_numbers_and_refuse_bools():
         VHAConfig(recipe="window")
     with pytest.raises(ValueError, match=r"version must be one of \(1, 2, 3\), got 4"):
         VHAConfig(version=4)
+
+
+def test_every_choice_argument_names_itself_for_arrays_and_lists():
+    # An array made `x not in choices` raise numpy's "truth value ... is ambiguous", and a list made
+    # `x not in PRESETS` (a dict) raise "unhashable type": every choice now goes through check_choice.
+    import numpy as np
+
+    from loco import association, metrics
+    from loco.data.body import sample_person
+    from loco.data.synthetic import SyntheticScenes, sample_scene
+    from loco.evaluate import OracleConfig
+    from loco.models import CodePredictor
+    from loco.pipeline import Settings
+    from loco.training.sampler import HeatmapSampler
+
+    rng = np.random.default_rng(0)
+    vol = torch.zeros(2, 3, 4, 5)
+    cases = [
+        ("ties", lambda v: ops.find_peaks(vol, ties=v)),
+        ("refine", lambda v: ops.find_peaks(vol, refine=v)),
+        ("association", lambda v: Settings(association=v)),
+        ("refine", lambda v: Settings(refine=v)),
+        ("method", lambda v: association.associate(np.zeros((0, 3)), np.zeros(0, int), np.zeros(0), method=v)),
+        ("matching", lambda v: OracleConfig(matching=v)),
+        ("peaks", lambda v: OracleConfig(peaks=(v,))),
+        ("associations", lambda v: OracleConfig(associations=(v,))),
+        ("matching", lambda v: metrics._check_matching(v)),
+        ("preset", lambda v: sample_scene(v, rng)),
+        ("preset", lambda v: SyntheticScenes(preset=v)),
+        ("preset", lambda v: HeatmapSampler(preset=v)),
+        ("preset", lambda v: VoxelGrid.for_image(1080, 1920, preset=v)),
+        ("VoxelGrid.depth_mode", lambda v: VoxelGrid(min_depth=1.0, max_depth=2.0, depth_mode=v)),
+        ("activity", lambda v: sample_person(rng, activity=v)),
+        ("backbone", lambda v: CodePredictor(backbone=v)),
+    ]
+    for name, make in cases:
+        for bad in (np.array(["a", "b"]), ["jta"], "nope"):
+            with pytest.raises(ValueError, match=f"^{name} must be "):
+                make(bad)
+    assert Settings(association=np.str_("paper")).association == "paper"
+    assert type(Settings(association=np.str_("paper")).association) is str

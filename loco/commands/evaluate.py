@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from loco._checks import check_choice
+
 DATASETS = ("synthetic-jta",)
 
 
@@ -64,8 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _dataset(name: str, seed: int, oracle: bool, people: tuple[int, int]):
     """The split: poses only for the oracle (no image to render), full samples for a pipeline."""
-    if name not in DATASETS:
-        raise ValueError(f"dataset must be one of {DATASETS}, got {name!r}")
+    name = check_choice("dataset", name, DATASETS)
     try:
         if oracle:
             from loco.evaluate import SyntheticGroundTruth

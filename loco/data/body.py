@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from loco._checks import check_choice
+
 __all__ = [
     "ACTIVITIES",
     "ANTHROPOMETRY",
@@ -367,8 +369,8 @@ def sample_person(rng: np.random.Generator, activity: str | None = None, height:
     """
     if activity is None:
         activity = str(rng.choice(ACTIVITIES, p=[0.25, 0.35, 0.1, 0.1, 0.1, 0.1]))
-    elif activity not in ACTIVITIES:
-        raise ValueError(f"activity must be one of {ACTIVITIES}, got {activity!r}")
+    else:
+        activity = check_choice("activity", activity, ACTIVITIES)
     if height is None:
         height = sample_height(rng)
     lengths = segment_lengths(height, rng)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from loco._checks import check_int
+from loco._checks import check_choice, check_int
 from loco.data._io import DataFormatError, as_array, read_json, require_file
 from loco.geometry import Camera
 
@@ -185,10 +185,8 @@ class H36M(torch.utils.data.Dataset):
         cameras_used: tuple[int, ...] | None = None,
         subjects: tuple[str, ...] | None = None,
     ) -> None:
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"protocol must be one of {sorted(PROTOCOLS)}, got {protocol!r}")
-        if split not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        protocol = check_choice("protocol", protocol, tuple(sorted(PROTOCOLS)))
+        split = check_choice("split", split, ("train", "test"))
         step = check_int("step", step, 1)
         self.positions = load_positions(Path(positions))
         self.cams = read_cameras(Path(cameras))

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from loco._checks import check_choice
 from loco.data._io import DataFormatError, as_array, read_image, read_json, require_dir
 from loco.geometry import Camera
 
@@ -117,8 +118,7 @@ class JTA(torch.utils.data.Dataset):
         load_images: bool = True,
         cache_size: int = 4,
     ) -> None:
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        split = check_choice("split", split, SPLITS)
         self.root = Path(root)
         self.split = split
         self.load_images = bool(load_images)

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from loco._checks import check_int, check_shape
+from loco._checks import check_choice, check_int, check_shape
 from loco.data import raster
 from loco.data.body import ACTIVITIES, Person, place, sample_person
 from loco.geometry import Camera, VoxelGrid
@@ -316,8 +316,7 @@ def sample_scene(preset: str, rng: np.random.Generator, n_people: int | None = N
     Returns:
         the :class:`Scene`.
     """
-    if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
+    preset = check_choice("preset", preset, tuple(sorted(PRESETS)))
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
     if n_people is not None:
@@ -561,8 +560,7 @@ class SyntheticScenes(torch.utils.data.Dataset):
         grid: VoxelGrid | str | None = None,
         n_people: int | None = None,
     ) -> None:
-        if not isinstance(preset, str) or preset not in PRESETS:
-            raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
+        preset = check_choice("preset", preset, tuple(sorted(PRESETS)))
         self.image_size = _check_size(image_size)
         seed, length = check_int("seed", seed, 0), check_int("length", length, 1)
         if n_people is not None:

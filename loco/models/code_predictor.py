@@ -137,8 +137,7 @@ class CodePredictor(PretrainedMixin, nn.Module):
         head_widths: tuple[int, int] | None = None,
     ) -> None:
         super().__init__()
-        if backbone not in BACKBONES:
-            raise ValueError(f"backbone must be one of {BACKBONES}, got {backbone!r}")
+        backbone = check_choice("backbone", backbone, BACKBONES)
         vha_version = check_choice("vha_version", vha_version, tuple(sorted(VHA_VERSIONS)))
         depth_bins = check_int("depth_bins", depth_bins, 8)
         if head_widths is None:

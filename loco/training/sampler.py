@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from loco import ops
+from loco._checks import check_choice
 from loco.data.synthetic import PRESETS, sample_scene
 from loco.evaluate import ground_truth_mask
 from loco.geometry import Camera, VoxelGrid
@@ -68,8 +69,7 @@ class HeatmapSampler:
         snap: bool = True,
         num_joints: int = NUM_JOINTS,
     ) -> None:
-        if preset not in PRESETS:
-            raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
+        preset = check_choice("preset", preset, tuple(sorted(PRESETS)))
         if not 0.0 <= person_crop <= 1.0:
             raise ValueError(f"person_crop must be in [0, 1], got {person_crop}")
         self.preset, self.image_size, self.snap, self.person_crop = preset, tuple(image_size), snap, person_crop

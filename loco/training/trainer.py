@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from loco._checks import check_device
+from loco._checks import check_choice, check_device
 from loco.training.config import TrainConfig, config_from_dict
 
 __all__ = [
@@ -239,8 +239,7 @@ class Trainer:
         if config.threads > 0 and self.device.type == "cpu":
             torch.set_num_threads(config.threads)
         self.dist = init_distributed(self.device)
-        if config.amp not in ("none", "bf16"):
-            raise ValueError(f"amp must be 'none' or 'bf16', got {config.amp!r}")
+        check_choice("amp", config.amp, ("none", "bf16"))
         if config.amp == "bf16" and self.device.type == "cpu" and cpu_has_bf16() is False:
             warnings.warn(
                 "amp='bf16' on a CPU without AVX-512 bf16 or AMX: PyTorch emulates bfloat16 here, and a VHA "
