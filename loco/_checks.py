@@ -25,7 +25,7 @@ def check_choice(name: str, value, choices: tuple):
                 if type(c) is not bool and bool(value == c):
                     found = (c,)
                     break
-            except (TypeError, ValueError):  # an array or another value that does not compare to a scalar
+            except (TypeError, ValueError, RuntimeError):  # an array or tensor, or a value that does not compare
                 break
     if found is None:
         shown = " or ".join(map(repr, choices)) if len(choices) == 2 else f"one of {choices}"
@@ -78,7 +78,7 @@ def check_device(device, name: str = "device"):
     """
     import torch
 
-    if device is None or device == "auto":
+    if device is None or (isinstance(device, str) and device == "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if not isinstance(device, (str, torch.device)):
         raise TypeError(f"{name} must be a str or torch.device, got {type(device).__name__}")

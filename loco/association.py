@@ -33,6 +33,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
 from loco._checks import check_choice, check_int, check_real
+from loco.geometry import Camera, VoxelGrid
 from loco.skeleton import LIMBS, NUM_JOINTS, THS
 
 __all__ = ["METHODS", "MAX_LIMB", "Association", "associate", "associate_indices", "graph_bounds", "voxel_tolerance"]
@@ -77,6 +78,7 @@ class Association(NamedTuple):
 def graph_bounds(max_limb: dict[tuple[int, int], float] = MAX_LIMB) -> np.ndarray:
     """(14, 14) longest possible distance between two joints: the shortest path through the limbs, each at most
     its ``max_limb`` length (triangle inequality), Floyd-Warshall on the 14-joint skeleton graph."""
+    max_limb = _check_max_limb(max_limb)
     bound = np.full((NUM_JOINTS, NUM_JOINTS), np.inf)
     np.fill_diagonal(bound, 0.0)
     for (a, b), length in max_limb.items():
@@ -84,6 +86,20 @@ def graph_bounds(max_limb: dict[tuple[int, int], float] = MAX_LIMB) -> np.ndarra
     for k in range(NUM_JOINTS):
         bound = np.minimum(bound, bound[:, k : k + 1] + bound[k : k + 1, :])
     return bound
+
+
+def _check_max_limb(max_limb) -> dict[tuple[int, int], float]:
+    """``max_limb`` itself (:data:`MAX_LIMB` for None) after checking it: limbs of LIMBS to lengths > 0 (inf: none)."""
+    max_limb = MAX_LIMB if max_limb is None else max_limb
+    if not isinstance(max_limb, dict):
+        raise TypeError(f"max_limb must be a dict {{(a, b): metres}}, got {type(max_limb).__name__}")
+    limbs = {tuple(sorted(limb)) for limb in LIMBS}
+    for key in max_limb:
+        if not (isinstance(key, tuple) and tuple(sorted(key)) in limbs):
+            raise ValueError(f"max_limb keys must be limbs of loco.skeleton.LIMBS, got {key!r}")
+        if not check_real(f"max_limb[{key}]", max_limb[key], nan=False) > 0:  # inf: no bound on that limb
+            raise ValueError(f"max_limb[{key}] must be a length > 0 (metres), got {max_limb[key]!r}")
+    return max_limb
 
 
 def _limb_matrix(max_limb: dict[tuple[int, int], float]) -> np.ndarray:
@@ -267,19 +283,15 @@ def associate_indices(
         that order, then seeded people by the type and confidence of their seed.
     """
     method = check_choice("method", method, METHODS)
-    ths_arr = np.asarray(ths, dtype=np.float64)
+    try:
+        ths_arr = np.asarray(ths, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"ths must be {NUM_JOINTS} numbers, got {type(ths).__name__}") from exc
     if ths_arr.shape != (NUM_JOINTS,):
         raise ValueError(f"ths must have {NUM_JOINTS} values, got shape {ths_arr.shape}")
     if not (np.isfinite(ths_arr).all() and (ths_arr >= 0).all()):
         raise ValueError(f"ths must be finite and >= 0, got {ths_arr.tolist()}")
-    max_limb = MAX_LIMB if max_limb is None else max_limb
-    if not isinstance(max_limb, dict):
-        raise TypeError(f"max_limb must be a dict {{(a, b): metres}}, got {type(max_limb).__name__}")
-    for key in max_limb:
-        if tuple(sorted(key)) not in {tuple(sorted(limb)) for limb in LIMBS}:
-            raise ValueError(f"max_limb keys must be limbs of loco.skeleton.LIMBS, got {key}")
-        if not check_real(f"max_limb[{key}]", max_limb[key], nan=False) > 0:  # inf: no bound on that limb
-            raise ValueError(f"max_limb[{key}] must be a length > 0 (metres), got {max_limb[key]!r}")
+    max_limb = _check_max_limb(max_limb)
     min_joints = check_int("min_joints", min_joints, 1)
     solitary_score = check_real("solitary_score", solitary_score, nan=False)
     duplicate_radius = check_real("duplicate_radius", duplicate_radius)
@@ -376,8 +388,16 @@ def voxel_tolerance(xyz, grid, camera) -> np.ndarray:
         grid: the :class:`loco.VoxelGrid` the peaks were found on.
         camera: the :class:`loco.Camera`.
     """
-    p = xyz.detach().cpu().numpy() if hasattr(xyz, "detach") else np.asarray(xyz, dtype=np.float64)
-    p = np.asarray(p, dtype=np.float64).reshape(-1, 3)
+    if not isinstance(grid, VoxelGrid):
+        raise TypeError(f"grid must be a loco.VoxelGrid, got {type(grid).__name__}")
+    if not isinstance(camera, Camera):
+        raise TypeError(f"camera must be a loco.Camera, got {type(camera).__name__}")
+    try:
+        p = np.asarray(xyz.detach().cpu().numpy() if hasattr(xyz, "detach") else xyz, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"xyz must be a (K, 3) array of metres, got {type(xyz).__name__}") from exc
+    if p.ndim != 2 or p.shape[1] != 3:
+        raise ValueError(f"xyz must have shape (K, 3), got shape {p.shape}")
     depth = np.linalg.norm(p, axis=1) if grid.depth_mode == "distance" else p[:, 2]
     lateral = grid.stride * np.maximum(depth, 0.0) / min(camera.fx, camera.fy)  # metres per voxel across the ray
     return 0.5 * np.sqrt(grid.bin_size**2 + 2.0 * lateral**2)

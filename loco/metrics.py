@@ -250,7 +250,7 @@ def poses_to_rows(poses, joint_types: Sequence[int] | None = None) -> np.ndarray
         return np.zeros((0, 4))
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ValueError(f"poses must have shape (P, J, 3), got shape {arr.shape}")
-    types = np.arange(arr.shape[1]) if joint_types is None else np.asarray(joint_types, dtype=np.float64)
+    types = np.arange(arr.shape[1]) if joint_types is None else _to_numpy("joint_types", joint_types)
     if types.shape != (arr.shape[1],):
         raise ValueError(f"joint_types must have shape ({arr.shape[1]},), got {types.shape}")
     keep = np.isfinite(arr).all(axis=2)

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import torch
 
 from loco import geometry
-from loco._checks import check_choice, check_int, check_positive, check_real, check_shape
+from loco._checks import check_bool, check_choice, check_int, check_positive, check_real, check_shape
 from loco.geometry import Camera, VoxelGrid
 from loco.kernels._backend import resolve_backend
 from loco.skeleton import NUM_JOINTS
@@ -174,7 +174,7 @@ def render_heatmaps(
 
     # Host-side preparation shared by every backend, so they agree on which voxels each centre touches.
     c = centers.detach().to(torch.float32)
-    if snap:
+    if check_bool("snap", snap):
         c = torch.round(c)
     dims = torch.tensor([depth, height, width], dtype=torch.float32, device=device)
     keep = torch.isfinite(c).all(1) & (c + radius >= 0).all(1) & (c - radius <= dims - 1).all(1)

@@ -146,6 +146,15 @@ class Settings:
 
 #: The paper's settings (``paper_compat=True``): integer 6-connected peaks, the paper's association without the
 #: limb check, the refiner as in the authors' demo.
+def _check_settings(settings) -> Settings:
+    """``settings``, or the default :class:`Settings` for None; ``TypeError`` for anything else."""
+    if settings is None:
+        return Settings()
+    if not isinstance(settings, Settings):
+        raise TypeError(f"settings must be a loco.pipeline.Settings or None, got {type(settings).__name__}")
+    return settings
+
+
 PAPER_SETTINGS = Settings(refine=None, association="paper", limb_check=False)
 
 
@@ -168,11 +177,20 @@ def peaks_to_poses(
     Returns:
         per batch element ``(poses (P, 14, 3) float32 metres NaN where missing, confidence (P, 14) float32)``.
     """
-    settings = settings or Settings()
+    if not isinstance(peaks, ops.Peaks):
+        raise TypeError(f"peaks must be a loco.ops.Peaks (find_peaks, decode_peaks), got {type(peaks).__name__}")
+    settings = _check_settings(settings)
+    n = int(peaks.batch.max()) + 1 if len(peaks) else 1  # batch elements the peaks come from
     if isinstance(cameras, Camera):
-        n = int(peaks.batch.max()) + 1 if len(peaks) else 1
         cameras = [cameras] * n
+    if isinstance(cameras, (str, bytes)) or not isinstance(cameras, Sequence):
+        raise TypeError(f"cameras must be a loco.Camera or a sequence of them, got {type(cameras).__name__}")
     cameras = list(cameras)
+    for i, camera in enumerate(cameras):
+        if not isinstance(camera, Camera):
+            raise TypeError(f"cameras[{i}] must be a loco.Camera, got {type(camera).__name__}")
+    if len(cameras) < n:  # the peaks of the batch elements without a camera would be dropped without a word
+        raise ValueError(f"cameras has {len(cameras)} camera(s) but the peaks come from {n} batch elements")
     batch = peaks.batch.cpu()
     out = []
     for b, camera in enumerate(cameras):
@@ -202,7 +220,7 @@ def volume_to_poses(
         volume: (B, 14, D, H', W') or (14, D, H', W') heatmaps on ``grid``.
         grid, cameras, settings: as :func:`peaks_to_poses`.
     """
-    settings = settings or Settings()
+    settings = _check_settings(settings)
     peaks = ops.find_peaks(
         volume,
         threshold=settings.threshold,
@@ -723,7 +741,7 @@ class LoCO:
         self.name: str | None = None  # the name or path it was loaded from
         self.preset = preset
         self.grid = replace(VoxelGrid.for_image(*self.input_size, preset=preset), depth_bins=vha.depth_bins)
-        self.settings = settings or Settings()
+        self.settings = _check_settings(settings)
         self.device = check_device(device)
         self.predictor = predictor.eval().to(self.device)
         self.vha = vha.eval().to(self.device)

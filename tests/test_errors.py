@@ -332,3 +332,56 @@ def test_every_choice_argument_names_itself_for_arrays_and_lists():
                 make(bad)
     assert Settings(association=np.str_("paper")).association == "paper"
     assert type(Settings(association=np.str_("paper")).association) is str
+
+
+def test_post_processing_arguments_are_checked():
+    import numpy as np
+
+    from loco import Camera, association, metrics
+    from loco._checks import check_device
+    from loco.pipeline import Settings, peaks_to_poses, volume_to_poses
+
+    grid, camera = VoxelGrid.for_image(48, 48), Camera.from_fov(48, 48)
+    vol = torch.zeros(3, 14, grid.depth_bins, grid.height, grid.width)
+    vol[:, 0, 50, 3, 3] = vol[:, 1, 52, 4, 3] = 1.0
+    peaks = ops.find_peaks(vol, threshold=0.5, backend="torch")
+    assert len(peaks_to_poses(peaks, grid, camera)) == 3
+    assert len(peaks_to_poses(peaks, grid, [camera] * 4)) == 4  # a fourth element without peaks
+    # one camera in a list for three batch elements dropped the peaks of the other two without a word
+    with pytest.raises(ValueError, match="cameras has 1 camera"):
+        peaks_to_poses(peaks, grid, [camera])
+    for bad, match in ((None, "cameras must be"), (3, "cameras must be"), ([camera, "x", camera], r"cameras\[1\]")):
+        with pytest.raises(TypeError, match=match):
+            peaks_to_poses(peaks, grid, bad)
+    with pytest.raises(TypeError, match="peaks must be a loco.ops.Peaks"):
+        peaks_to_poses(peaks.position, grid, camera)
+    for bad in ("paper", np.zeros(2), torch.zeros(2)):  # an array or tensor was numpy's / torch's "ambiguous"
+        with pytest.raises(TypeError, match="settings must be"):
+            peaks_to_poses(peaks, grid, camera, bad)
+    assert len(peaks_to_poses(peaks, grid, camera, Settings(association="paper"))) == 3
+    with pytest.raises(TypeError, match="settings must be"):
+        volume_to_poses(vol, grid, camera, np.zeros(2))
+    with pytest.raises(TypeError, match="device must be a str"):
+        check_device(np.zeros(2))  # was numpy's "truth value ... is ambiguous"
+
+    xyz = np.array([[0.0, 0.0, 10.0]])
+    with pytest.raises(TypeError, match="grid must be"):
+        association.voxel_tolerance(xyz, None, camera)  # was an AttributeError
+    with pytest.raises(TypeError, match="camera must be"):
+        association.voxel_tolerance(xyz, grid, (1158, 1158, 24, 24))
+    with pytest.raises(ValueError, match=r"xyz must have shape \(K, 3\)"):
+        association.voxel_tolerance([1.0, 2.0], grid, camera)
+    assert np.array_equal(association.graph_bounds(None), association.graph_bounds())  # None: the default
+    for bad in ("x", 0.5, [0.5]):
+        with pytest.raises(TypeError, match="max_limb must be a dict"):
+            association.graph_bounds(bad)  # was an AttributeError
+    with pytest.raises(ValueError, match="max_limb keys"):
+        association.graph_bounds({(0, 5): 1.0})
+    with pytest.raises(TypeError, match="ths must be"):
+        association.associate(np.zeros((0, 3)), np.zeros(0, int), np.zeros(0), ths="x")
+    with pytest.raises(TypeError, match="joint_types"):
+        metrics.poses_to_rows(np.zeros((1, 14, 3)), joint_types="x")
+    with pytest.raises(TypeError, match="snap must be a bool"):
+        ops.render_heatmaps(torch.zeros(1, 3), torch.zeros(1, dtype=torch.long), (14, 4, 4, 4), snap=np.zeros(2))
+    with pytest.raises(ValueError, match="connectivity must be 6 or 26"):
+        ops.find_peaks(vol, connectivity=torch.tensor([6, 26]))  # was torch's RuntimeError

@@ -128,6 +128,12 @@ def test_mismatched_networks():
         LoCO(CodePredictor("light", 3, depth_bins=16), VHA(2, depth_bins=16))
 
 
+def test_settings_must_be_settings():
+    for bad in (np.zeros(2), torch.zeros(2), {"threshold": 0.2}):  # arrays were numpy's / torch's "ambiguous"
+        with pytest.raises(TypeError, match="settings must be a loco.pipeline.Settings"):
+            LoCO(CodePredictor("light", 2, depth_bins=16), VHA(2, depth_bins=16), settings=bad)
+
+
 # --------------------------------------------------------------------------------------------- inputs
 
 
