@@ -5,14 +5,17 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
+
 __all__ = ["check_bool", "check_choice", "check_device", "check_int", "check_positive", "check_real", "check_shape"]
 
 
 def check_bool(name: str, value) -> bool:
-    """``value`` itself: ``TypeError`` naming the argument unless it is a bool (a truthy string is no switch)."""
-    if not isinstance(value, bool):
+    """``value`` as a Python bool (``np.True_`` too): ``TypeError`` naming the argument for anything else (a truthy
+    string or a one-element array is no switch)."""
+    if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return value
+    return bool(value)
 
 
 def check_choice(name: str, value, choices: tuple):

@@ -124,7 +124,7 @@ class Settings:
         # Every field is checked here, so a bad value fails when the settings are made (not inside predict), and
         # numpy numbers are stored as Python ones, so ``asdict`` stays JSON-serialisable (save_pretrained).
         for name in ("limb_check", "use_refiner", "tf32"):
-            check_bool(name, getattr(self, name))
+            object.__setattr__(self, name, check_bool(name, getattr(self, name)))
         object.__setattr__(self, "association", check_choice("association", self.association, METHODS))
         object.__setattr__(self, "refine", check_choice("refine", self.refine, (None, "gaussian", "quadratic")))
         object.__setattr__(self, "connectivity", check_choice("connectivity", self.connectivity, (6, 26)))
@@ -823,7 +823,7 @@ class LoCO:
     # ----------------------------------------------------------------------------------------- predict
 
     def _settings(self, paper_compat: bool, overrides: dict) -> Settings:
-        check_bool("paper_compat", paper_compat)
+        paper_compat = check_bool("paper_compat", paper_compat)
         base = PAPER_SETTINGS if paper_compat else self.settings
         if paper_compat:
             keep = ("joints_per_chunk", "decode_budget_mb", "backend")  # how to compute, not what

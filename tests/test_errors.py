@@ -381,6 +381,13 @@ def test_post_processing_arguments_are_checked():
         association.associate(np.zeros((0, 3)), np.zeros(0, int), np.zeros(0), ths="x")
     with pytest.raises(TypeError, match="joint_types"):
         metrics.poses_to_rows(np.zeros((1, 14, 3)), joint_types="x")
+    a = ops.render_heatmaps(torch.full((1, 3), 1.4), torch.zeros(1, dtype=torch.long), (14, 4, 4, 4), snap=np.True_)
+    b = ops.render_heatmaps(torch.full((1, 3), 1.4), torch.zeros(1, dtype=torch.long), (14, 4, 4, 4), snap=True)
+    assert torch.equal(a, b)  # numpy bools are bools
+    assert type(Settings(tf32=np.False_).tf32) is bool
+    from loco.training import VHAConfig
+
+    assert type(VHAConfig(grid_jitter=np.True_).grid_jitter) is bool  # stored as Python bools: the configs stay JSON
     with pytest.raises(TypeError, match="snap must be a bool"):
         ops.render_heatmaps(torch.zeros(1, 3), torch.zeros(1, dtype=torch.long), (14, 4, 4, 4), snap=np.zeros(2))
     with pytest.raises(ValueError, match="connectivity must be 6 or 26"):

@@ -105,7 +105,7 @@ class TrainConfig:
                 raise ValueError(f"{name} must be in {where}, got {value!r}")
             setattr(self, name, value)
         for name in bools:
-            check_bool(name, getattr(self, name))
+            setattr(self, name, check_bool(name, getattr(self, name)))  # np.True_ -> True
         for name, valid in checks["_choices"].items():
             setattr(self, name, check_choice(name, getattr(self, name), valid))  # np.int64(2) -> 2
         for name in sizes:
