@@ -36,6 +36,15 @@ def _figure_cls():
     return Figure
 
 
+def _check_path(path) -> Path:
+    """``path`` as a Path; ``ValueError`` when it has no file extension (the image format comes from it)."""
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"path must be a str or Path, got {type(path).__name__}")
+    if not Path(path).suffix:
+        raise ValueError(f"path must end in an image extension such as .png or .jpg, got {str(path)!r}")
+    return Path(path)
+
+
 def _locator(n: int):
     from matplotlib.ticker import MaxNLocator
 
@@ -119,7 +128,8 @@ def plot_2d(image: np.ndarray, poses2d, confidence=None, path: str | Path | None
     if path is not None:
         from PIL import Image
 
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = _check_path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(arr).save(path)
     if ax is None:
         h, w = arr.shape[:2]
@@ -255,6 +265,7 @@ def plot_3d(
     ax.view_init(elev=elev, azim=azim)
     ax.set_title(title if title is not None else f"{len(p)} people")
     if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        path = _check_path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=dpi, bbox_inches="tight")
     return fig

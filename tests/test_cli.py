@@ -45,6 +45,10 @@ def test_predict_one_image(weights, images, tmp_path, capsys):
     assert d["people"] == len(d["poses3d"]) and d["frame"] == 0
     assert Image.open(overlay).size == (128, 72) and plot.is_file()
     assert "people" in capsys.readouterr().out
+    # without an extension the pictures are PNGs at PATH.png, as with several inputs (PIL refused "over" before)
+    argv = ["predict", str(images / "a.png"), "--weights", str(weights), "--out", str(out), "--no-progress"]
+    assert main([*argv, "--overlay", str(tmp_path / "over"), "--plot3d", str(tmp_path / "p3")]) == 0
+    assert Image.open(tmp_path / "over.png").format == "PNG" and (tmp_path / "p3.png").is_file()
 
 
 def test_predict_folder_writes_a_line_per_image(weights, images, tmp_path):

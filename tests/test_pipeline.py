@@ -443,6 +443,13 @@ def test_pictures(tmp_path):
     assert np.abs((feet - point) @ normal).max() < 0.2
     with pytest.raises(ValueError, match="no image"):
         Prediction(p.poses3d, p.poses2d, p.confidence, p.camera, p.image_size).plot_2d()
+    # no extension: PIL's "unknown file extension" for the overlay, a silent "overlay.png" from matplotlib
+    for plot in (p.plot_2d, p.plot_3d):
+        with pytest.raises(ValueError, match="path must end in an image extension"):
+            plot(path=tmp_path / "overlay")
+        with pytest.raises(TypeError, match="path must be a str or Path"):
+            plot(path=5)
+    assert not (tmp_path / "overlay").exists() and not (tmp_path / "overlay.png").exists()
 
 
 # --------------------------------------------------------------------------------------------- post-processing

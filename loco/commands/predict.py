@@ -117,7 +117,9 @@ def _frames(items, every: int) -> Iterator[tuple[str, str, int, object]]:
 
 
 def _numbered(path: Path, label: str, several: bool) -> Path:
-    return path.with_name(f"{path.stem}_{label}{path.suffix or '.png'}") if several else path
+    """Where a picture goes: ``.png`` when ``path`` has no extension, one file per frame when there are several."""
+    suffix = path.suffix or ".png"
+    return path.with_name(f"{path.stem}_{label}{suffix}") if several else path.with_suffix(suffix)
 
 
 def _frame_count(items, every: int) -> int | None:
