@@ -109,31 +109,39 @@ def _limb_matrix(max_limb: dict[tuple[int, int], float]) -> np.ndarray:
     return lim
 
 
+def _array(name: str, x) -> np.ndarray:
+    """``x`` (array-like or tensor) as float64 numpy; ``TypeError`` naming it when it holds no numbers."""
+    if hasattr(x, "detach") and hasattr(x, "cpu"):
+        x = x.detach().cpu().numpy()
+    try:
+        return np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be array-like, got {type(x).__name__}") from exc
+
+
+def _points(xyz) -> np.ndarray:
+    """``xyz`` as (K, 3) float64 numpy (an empty input as (0, 3)); ``ValueError`` for another shape."""
+    p = _array("xyz", xyz)
+    if p.size == 0:
+        p = p.reshape(0, 3)
+    if p.ndim != 2 or p.shape[1] != 3:
+        raise ValueError(f"xyz must have shape (K, 3), got shape {p.shape}")
+    return p
+
+
 def _inputs(xyz, joint, score) -> tuple[np.ndarray, np.ndarray, np.ndarray, object]:
     """Validate and convert to numpy; returns the torch module of the input (or None) for the output kind."""
     torch_mod = None
     if hasattr(xyz, "detach") and hasattr(xyz, "cpu"):
         import torch as torch_mod  # the input is a tensor, so torch is installed
 
-    def conv(name, x, dtype):
-        if hasattr(x, "detach") and hasattr(x, "cpu"):
-            x = x.detach().cpu().numpy()
-        try:
-            return np.asarray(x, dtype=dtype)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"{name} must be array-like, got {type(x).__name__}") from exc
-
     raw_joint = joint.detach().cpu().numpy() if hasattr(joint, "detach") else np.asarray(joint)
     if raw_joint.size and not np.issubdtype(raw_joint.dtype, np.integer):
         if not (np.issubdtype(raw_joint.dtype, np.floating) and np.array_equal(raw_joint, np.round(raw_joint))):
             raise TypeError(f"joint must hold integer joint types, got dtype {raw_joint.dtype}")
-    p = conv("xyz", xyz, np.float64)
-    j = conv("joint", joint, np.float64)
-    s = conv("score", score, np.float64)
-    if p.size == 0:
-        p = p.reshape(0, 3)
-    if p.ndim != 2 or p.shape[1] != 3:
-        raise ValueError(f"xyz must have shape (K, 3), got shape {p.shape}")
+    p = _points(xyz)
+    j = _array("joint", joint)
+    s = _array("score", score)
     k = p.shape[0]
     if j.shape != (k,):
         raise ValueError(f"joint must have shape ({k},), got shape {j.shape}")
@@ -392,12 +400,7 @@ def voxel_tolerance(xyz, grid, camera) -> np.ndarray:
         raise TypeError(f"grid must be a loco.VoxelGrid, got {type(grid).__name__}")
     if not isinstance(camera, Camera):
         raise TypeError(f"camera must be a loco.Camera, got {type(camera).__name__}")
-    try:
-        p = np.asarray(xyz.detach().cpu().numpy() if hasattr(xyz, "detach") else xyz, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"xyz must be a (K, 3) array of metres, got {type(xyz).__name__}") from exc
-    if p.ndim != 2 or p.shape[1] != 3:
-        raise ValueError(f"xyz must have shape (K, 3), got shape {p.shape}")
+    p = _points(xyz)
     depth = np.linalg.norm(p, axis=1) if grid.depth_mode == "distance" else p[:, 2]
     lateral = grid.stride * np.maximum(depth, 0.0) / min(camera.fx, camera.fy)  # metres per voxel across the ray
     return 0.5 * np.sqrt(grid.bin_size**2 + 2.0 * lateral**2)

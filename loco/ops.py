@@ -141,6 +141,7 @@ def render_heatmaps(
     else:
         radius = check_int("radius", radius, 0)
     num_joints = check_int("num_joints", num_joints, 1)
+    snap = check_bool("snap", snap)
     joints, depth, height, width = _volume_shape(grid_or_shape, num_joints)
 
     if k and (int(joint_types.min()) < 0 or int(joint_types.max()) >= joints):
@@ -174,7 +175,7 @@ def render_heatmaps(
 
     # Host-side preparation shared by every backend, so they agree on which voxels each centre touches.
     c = centers.detach().to(torch.float32)
-    if check_bool("snap", snap):
+    if snap:
         c = torch.round(c)
     dims = torch.tensor([depth, height, width], dtype=torch.float32, device=device)
     keep = torch.isfinite(c).all(1) & (c + radius >= 0).all(1) & (c - radius <= dims - 1).all(1)

@@ -144,8 +144,6 @@ class Settings:
         return cls(**d)
 
 
-#: The paper's settings (``paper_compat=True``): integer 6-connected peaks, the paper's association without the
-#: limb check, the refiner as in the authors' demo.
 def _check_settings(settings) -> Settings:
     """``settings``, or the default :class:`Settings` for None; ``TypeError`` for anything else."""
     if settings is None:
@@ -155,6 +153,8 @@ def _check_settings(settings) -> Settings:
     return settings
 
 
+#: The paper's settings (``paper_compat=True``): integer 6-connected peaks, the paper's association without the
+#: limb check, the refiner as in the authors' demo.
 PAPER_SETTINGS = Settings(refine=None, association="paper", limb_check=False)
 
 

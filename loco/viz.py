@@ -124,11 +124,11 @@ def plot_2d(image: np.ndarray, poses2d, confidence=None, path: str | Path | None
         the ``Figure``.
     """
     Figure = _figure_cls()
+    path = None if path is None else _check_path(path)  # before any drawing
     arr = draw_2d(image, poses2d, confidence, width=width)
     if path is not None:
         from PIL import Image
 
-        path = _check_path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(arr).save(path)
     if ax is None:
@@ -209,6 +209,7 @@ def plot_3d(
         the ``Figure``.
     """
     Figure = _figure_cls()
+    path = None if path is None else _check_path(path)  # before any drawing
     p = _poses("poses3d", poses3d, 3)
     conf = _confidence(confidence, len(p))
     if ax is None:
@@ -265,7 +266,6 @@ def plot_3d(
     ax.view_init(elev=elev, azim=azim)
     ax.set_title(title if title is not None else f"{len(p)} people")
     if path is not None:
-        path = _check_path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=dpi, bbox_inches="tight")
     return fig

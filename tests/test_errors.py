@@ -371,6 +371,7 @@ def test_post_processing_arguments_are_checked():
         association.voxel_tolerance(xyz, grid, (1158, 1158, 24, 24))
     with pytest.raises(ValueError, match=r"xyz must have shape \(K, 3\)"):
         association.voxel_tolerance([1.0, 2.0], grid, camera)
+    assert association.voxel_tolerance([], grid, camera).shape == (0,)  # no joints, no tolerances
     assert np.array_equal(association.graph_bounds(None), association.graph_bounds())  # None: the default
     for bad in ("x", 0.5, [0.5]):
         with pytest.raises(TypeError, match="max_limb must be a dict"):

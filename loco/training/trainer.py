@@ -239,7 +239,7 @@ class Trainer:
         if config.threads > 0 and self.device.type == "cpu":
             torch.set_num_threads(config.threads)
         self.dist = init_distributed(self.device)
-        check_choice("amp", config.amp, ("none", "bf16"))
+        check_choice("amp", config.amp, TrainConfig._choices["amp"])  # again: a config's fields can be reassigned
         if config.amp == "bf16" and self.device.type == "cpu" and cpu_has_bf16() is False:
             warnings.warn(
                 "amp='bf16' on a CPU without AVX-512 bf16 or AMX: PyTorch emulates bfloat16 here, and a VHA "
