@@ -525,7 +525,7 @@ class Prediction:
 
         Args:
             image: the picture to draw on (anything :func:`load_image` reads); default the predicted image.
-            path: also save a PNG there.
+            path: also save the picture there (the format from its extension).
             **kwargs: passed to :func:`loco.viz.plot_2d`.
 
         Returns:
@@ -543,7 +543,7 @@ class Prediction:
         """The people in 3D (metres, camera frame) over the ground plane fitted to their feet.
 
         Args:
-            path: also save a PNG there.
+            path: also save the picture there (the format from its extension).
             **kwargs: passed to :func:`loco.viz.plot_3d`.
 
         Returns:

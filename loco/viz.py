@@ -1,7 +1,8 @@
 """Pictures of predictions: skeletons over the image (:func:`plot_2d`) and the people in 3D (:func:`plot_3d`).
 
 Both return a matplotlib ``Figure`` (made without pyplot, so no window opens and no global state is touched) and
-save a PNG when given a ``path``. Each person has one colour in both pictures (:data:`PALETTE`, matplotlib's tab20,
+save the picture when given a ``path``, in the format its extension names (``.png``, ``.jpg``, ``.pdf``, ...;
+:func:`check_picture_path`). Each person has one colour in both pictures (:data:`PALETTE`, matplotlib's tab20,
 person ``k`` gets ``PALETTE[k % 20]``), so people can be matched between them. Filled dots are detected joints,
 hollow ones joints with confidence 0 (filled in by the Pose Refiner). :func:`draw_2d` makes the overlay as an array
 with PIL alone (no matplotlib), which the command line uses for ``--overlay``.
@@ -13,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from loco._checks import check_choice
 from loco.skeleton import LIMBS, NUM_JOINTS
 
-__all__ = ["PALETTE", "draw_2d", "plot_2d", "plot_3d", "ground_plane"]
+__all__ = ["PALETTE", "draw_2d", "plot_2d", "plot_3d", "ground_plane", "check_picture_path"]
 
 #: matplotlib's tab20 colours as RGB uint8, one per person (cycled).
 PALETTE: tuple[tuple[int, int, int], ...] = (
@@ -36,13 +38,41 @@ def _figure_cls():
     return Figure
 
 
-def _check_path(path) -> Path:
-    """``path`` as a Path; ``ValueError`` when it has no file extension (the image format comes from it)."""
+def _pil_formats() -> frozenset[str]:
+    """Extensions PIL can write (``.png``, ``.jpg``, ``.tif``, ...)."""
+    from PIL import Image
+
+    return frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.SAVE)
+
+
+def _matplotlib_formats() -> frozenset[str]:
+    """Extensions matplotlib's Agg canvas can write (``.png``, ``.pdf``, ``.svg``, ...)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    return frozenset("." + ext for ext in FigureCanvasAgg(_figure_cls()()).get_supported_filetypes())
+
+
+def _check_path(path, formats: frozenset[str]) -> Path:
+    """``path`` as a Path; ``ValueError`` when its extension is missing or not one of ``formats`` (the image
+    format comes from it), before anything is drawn or a folder is made."""
     if not isinstance(path, (str, Path)):
         raise TypeError(f"path must be a str or Path, got {type(path).__name__}")
-    if not Path(path).suffix:
+    suffix = Path(path).suffix
+    if not suffix:
         raise ValueError(f"path must end in an image extension such as .png or .jpg, got {str(path)!r}")
+    if suffix.lower() not in formats:
+        raise ValueError(
+            f"path has the extension {suffix!r}, which this picture cannot be saved as; use one of "
+            f"{', '.join(sorted(formats))} (got {str(path)!r})"
+        )
     return Path(path)
+
+
+def check_picture_path(path, plot: str) -> Path:
+    """``path`` checked for a picture of ``plot`` "2d" (:func:`plot_2d`, written by PIL) or "3d" (:func:`plot_3d`,
+    written by matplotlib): a str or Path whose extension that writer knows. Returns it as a Path."""
+    plot = check_choice("plot", plot, ("2d", "3d"))
+    return _check_path(path, _pil_formats() if plot == "2d" else _matplotlib_formats())
 
 
 def _locator(n: int):
@@ -110,13 +140,13 @@ def draw_2d(image: np.ndarray, poses2d, confidence=None, width: int | None = Non
 
 
 def plot_2d(image: np.ndarray, poses2d, confidence=None, path: str | Path | None = None, ax=None, width=None):
-    """The 2D overlay as a matplotlib figure (the PNG at ``path`` has the image's own resolution).
+    """The 2D overlay as a matplotlib figure (the file at ``path`` has the image's own resolution).
 
     Args:
         image: (H, W, 3) uint8.
         poses2d: (P, 14, 2) pixels.
         confidence: (P, 14), joints at 0 hollow.
-        path: save the overlay there as a PNG (pixel for pixel, through PIL).
+        path: save the overlay there (pixel for pixel, through PIL; any format PIL writes, by extension).
         ax: draw into this matplotlib axes instead of a new figure.
         width: line width in pixels.
 
@@ -124,7 +154,7 @@ def plot_2d(image: np.ndarray, poses2d, confidence=None, path: str | Path | None
         the ``Figure``.
     """
     Figure = _figure_cls()
-    path = None if path is None else _check_path(path)  # before any drawing
+    path = None if path is None else check_picture_path(path, "2d")  # before any drawing
     arr = draw_2d(image, poses2d, confidence, width=width)
     if path is not None:
         from PIL import Image
@@ -133,7 +163,7 @@ def plot_2d(image: np.ndarray, poses2d, confidence=None, path: str | Path | None
         Image.fromarray(arr).save(path)
     if ax is None:
         h, w = arr.shape[:2]
-        scale = 8.0 / max(h, w)  # an 8-inch figure; the saved PNG above keeps full resolution
+        scale = 8.0 / max(h, w)  # an 8-inch figure; the saved file above keeps full resolution
         fig = Figure(figsize=(w * scale, h * scale), dpi=100)
         ax = fig.add_axes((0, 0, 1, 1))
     ax.imshow(arr)
@@ -198,18 +228,18 @@ def plot_3d(
     Args:
         poses3d: (P, 14, 3) metres, camera frame, NaN where missing.
         confidence: (P, 14), joints at 0 hollow.
-        path: save a PNG there.
+        path: save the picture there (any format matplotlib writes, by extension: .png, .pdf, .svg, ...).
         ax: a 3-D matplotlib axes to draw into (``fig.add_subplot(projection="3d")``).
         ground: fit and draw the ground plane.
         elev, azim: the view.
         title: the axes title (default the number of people).
-        dpi: of the saved PNG.
+        dpi: of the saved picture.
 
     Returns:
         the ``Figure``.
     """
     Figure = _figure_cls()
-    path = None if path is None else _check_path(path)  # before any drawing
+    path = None if path is None else check_picture_path(path, "3d")  # before any drawing
     p = _poses("poses3d", poses3d, 3)
     conf = _confidence(confidence, len(p))
     if ax is None:

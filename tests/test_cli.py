@@ -114,8 +114,10 @@ def test_predict_video_without_imageio_is_clear(weights, tmp_path, capsys):
         (["CORRUPT"], "corrupt"),
         (["TINY"], "pixels per side"),
         (["EMPTY"], "no image files"),
+        (["IMG", "--overlay", "OUT/o.xyz"], "--overlay: path has the extension '.xyz'"),
+        (["IMG", "--plot3d", "OUT/p.bmp"], "--plot3d: path has the extension '.bmp'"),
     ],
-    ids=["missing-file", "camera", "weights-name", "corrupt-image", "one-pixel", "empty-folder"],
+    ids=["missing-file", "camera", "weights-name", "corrupt-image", "one-pixel", "empty-folder", "overlay", "plot3d"],
 )
 def test_predict_bad_inputs_give_one_clear_error(weights, images, tmp_path, capsys, extra, words):
     (tmp_path / "bad.jpg").write_bytes(b"garbage, not a jpeg")
@@ -127,13 +129,14 @@ def test_predict_bad_inputs_give_one_clear_error(weights, images, tmp_path, caps
         "TINY": str(tmp_path / "tiny.png"),
         "EMPTY": str(tmp_path / "empty"),
     }
-    argv = ["predict", *[subst.get(a, a) for a in extra], "--no-progress"]
+    argv = ["predict", *[subst.get(a, a).replace("OUT", str(tmp_path / "out")) for a in extra], "--no-progress"]
     if "--weights" not in argv:
         argv += ["--weights", str(weights)]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("loco predict: error:") and words in err
     assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # refused before anything was written
 
 
 def test_predict_corrupt_weights(weights, images, tmp_path, capsys):

@@ -427,7 +427,7 @@ def test_pictures(tmp_path):
     pytest.importorskip("matplotlib")
     from PIL import Image
 
-    from loco.viz import ground_plane
+    from loco.viz import check_picture_path, ground_plane
 
     p = _prediction()
     fig = p.plot_2d(path=tmp_path / "o.png")
@@ -449,7 +449,17 @@ def test_pictures(tmp_path):
             plot(path=tmp_path / "overlay")
         with pytest.raises(TypeError, match="path must be a str or Path"):
             plot(path=5)
+        # an extension the writer (PIL for the overlay, matplotlib for 3D) does not know: refused before drawing
+        with pytest.raises(ValueError, match=r"path has the extension '\.xyz', which this picture cannot be saved as"):
+            plot(path=tmp_path / "sub" / "overlay.xyz")
     assert not (tmp_path / "overlay").exists() and not (tmp_path / "overlay.png").exists()
+    assert not (tmp_path / "sub").exists()
+    with pytest.raises(ValueError, match="plot must be '2d' or '3d'"):
+        check_picture_path(tmp_path / "a.png", "4d")
+    # other formats each writer knows, chosen by the extension (upper case too)
+    p.plot_2d(path=tmp_path / "o.JPG")
+    p.plot_3d(path=tmp_path / "d.pdf")
+    assert Image.open(tmp_path / "o.JPG").format == "JPEG" and (tmp_path / "d.pdf").read_bytes()[:4] == b"%PDF"
 
 
 # --------------------------------------------------------------------------------------------- post-processing

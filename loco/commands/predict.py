@@ -3,8 +3,8 @@
 Each input is an image file, a folder (its image files, sorted by name, not recursive) or a video: an animated
 GIF / WebP / PNG / TIFF is read with PIL; other video formats (``.mp4``, ``.avi``, ...) need ``imageio`` with its
 ffmpeg plugin (``pip install 'imageio[ffmpeg]'``). ``--out`` gets one JSON object per frame, one per line
-(:meth:`loco.Prediction.to_dict` plus ``frame``); with several frames, ``--overlay`` and ``--plot3d`` get one PNG per
-frame named ``<stem>_<frame label><suffix>``.
+(:meth:`loco.Prediction.to_dict` plus ``frame``); with several frames, ``--overlay`` and ``--plot3d`` get one
+picture per frame named ``<stem>_<frame label><suffix>``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders of images, or videos")
     parser.add_argument("--weights", default="vha2", help="pipeline: bundled name or folder (default %(default)s)")
     parser.add_argument("--out", help="write JSON lines here, one object per frame ('-' for stdout)")
-    parser.add_argument("--overlay", type=Path, help="PNG of the skeletons over the image")
-    parser.add_argument("--plot3d", type=Path, help="PNG of the people in 3D over the ground plane (needs matplotlib)")
+    parser.add_argument(
+        "--overlay", type=Path, help="picture of the skeletons over the image (.png, .jpg, ...; PNG without extension)"
+    )
+    parser.add_argument(
+        "--plot3d", type=Path, help="the people in 3D over the ground (.png, .pdf, .svg, ...; PNG without extension)"
+    )
     parser.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     parser.add_argument(
         "--camera",
@@ -146,6 +150,14 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--every must be >= 1, got {args.every}")
     camera = as_camera(args.camera, 1, 1) if args.camera is not None else None
     items, several = expand_inputs(args.inputs, args.every)
+    from loco.viz import check_picture_path
+
+    for option, plot in (("overlay", "2d"), ("plot3d", "3d")):  # before the model loads or a frame is read
+        if getattr(args, option) is not None:
+            try:
+                check_picture_path(_numbered(getattr(args, option), "0", several), plot)
+            except ValueError as exc:
+                raise ValueError(f"--{option}: {exc}") from None
     settings = {}
     if args.no_refiner:
         settings["use_refiner"] = False
