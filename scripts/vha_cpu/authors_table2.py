@@ -45,8 +45,9 @@ def authors_volumes():
 
 
 def crowding(vol, stats: dict) -> None:
-    """Add one target volume to ``stats``: its target peaks, and how many have a peak of another joint type within
-    2 / 4 voxels (Chebyshev), where the one-channel code mixes them."""
+    """Add one target volume to ``stats``: its target peaks, how many lie in depth bins below 60 and 20 and their
+    depth bins' sum, and how many have a peak of another joint type within 2 / 4 voxels (Chebyshev), where the
+    one-channel code mixes them."""
     (rows,) = _peak_rows(vol)
     stats["frames"] += 1
     stats["target_peaks"] += len(rows)
@@ -66,10 +67,11 @@ models = {}
 for ckpt in args:
     models[ckpt] = load_coarse(ckpt).eval()
     models[ckpt].hidden_slope = models[ckpt].output_slope = 0.0
-sets = {
-    "authors_real_jta_layouts": authors_volumes,
-    f"synthetic_seed{EVAL_SEED}_{synthetic_n}_frames": lambda: heldout_volumes(synthetic_n, seed=EVAL_SEED, reuse=True),
-}
+sets = {"authors_real_jta_layouts": authors_volumes}
+if synthetic_n:
+    sets[f"synthetic_seed{EVAL_SEED}_{synthetic_n}_frames"] = lambda: heldout_volumes(
+        synthetic_n, seed=EVAL_SEED, reuse=True
+    )
 out = {}
 for name, volumes in sets.items():
     t = time.perf_counter()
