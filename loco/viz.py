@@ -47,32 +47,30 @@ def _pil_formats() -> frozenset[str]:
 
 def _matplotlib_formats() -> frozenset[str]:
     """Extensions matplotlib's Agg canvas can write (``.png``, ``.pdf``, ``.svg``, ...)."""
+    _figure_cls()  # the clear error when matplotlib is missing
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    return frozenset("." + ext for ext in FigureCanvasAgg(_figure_cls()()).get_supported_filetypes())
+    return frozenset("." + ext for ext in FigureCanvasAgg.get_supported_filetypes())  # a classmethod
 
 
-def _check_path(path, formats: frozenset[str]) -> Path:
-    """``path`` as a Path; ``ValueError`` when its extension is missing or not one of ``formats`` (the image
-    format comes from it), before anything is drawn or a folder is made."""
+def check_picture_path(path, plot: str) -> Path:
+    """``path`` checked for a picture of ``plot`` "2d" (:func:`plot_2d`, written by PIL) or "3d" (:func:`plot_3d`,
+    written by matplotlib), before anything is drawn or a folder is made: ``TypeError`` unless a str or Path,
+    ``ValueError`` when its extension (the format comes from it) is missing or not one that writer knows. Returns it
+    as a Path."""
+    plot = check_choice("plot", plot, ("2d", "3d"))
     if not isinstance(path, (str, Path)):
         raise TypeError(f"path must be a str or Path, got {type(path).__name__}")
     suffix = Path(path).suffix
     if not suffix:
         raise ValueError(f"path must end in an image extension such as .png or .jpg, got {str(path)!r}")
+    formats = _pil_formats() if plot == "2d" else _matplotlib_formats()
     if suffix.lower() not in formats:
         raise ValueError(
             f"path has the extension {suffix!r}, which this picture cannot be saved as; use one of "
             f"{', '.join(sorted(formats))} (got {str(path)!r})"
         )
     return Path(path)
-
-
-def check_picture_path(path, plot: str) -> Path:
-    """``path`` checked for a picture of ``plot`` "2d" (:func:`plot_2d`, written by PIL) or "3d" (:func:`plot_3d`,
-    written by matplotlib): a str or Path whose extension that writer knows. Returns it as a Path."""
-    plot = check_choice("plot", plot, ("2d", "3d"))
-    return _check_path(path, _pil_formats() if plot == "2d" else _matplotlib_formats())
 
 
 def _locator(n: int):

@@ -44,11 +44,10 @@ def authors_volumes():
         yield ops.render_heatmaps(centers, joints, grid, sigma=2.0, snap=True, batch_size=1)
 
 
-def crowding(vol, stats: dict) -> None:
-    """Add one target volume to ``stats``: its target peaks, how many lie in depth bins below 60 and 20 and their
-    depth bins' sum, and how many have a peak of another joint type within 2 / 4 voxels (Chebyshev), where the
-    one-channel code mixes them."""
-    (rows,) = _peak_rows(vol)
+def crowding(rows: np.ndarray, stats: dict) -> None:
+    """Add one target volume's peak rows ``(joint, d, v, u)`` to ``stats``: its target peaks, how many lie in depth
+    bins below 60 and 20 and their depth bins' sum, and how many have a peak of another joint type within 2 / 4
+    voxels (Chebyshev), where the one-channel code mixes them."""
     stats["frames"] += 1
     stats["target_peaks"] += len(rows)
     stats["near_bins"] += int((rows[:, 1] < 60).sum()) if len(rows) else 0
@@ -89,8 +88,8 @@ for name, volumes in sets.items():
     per_frame = {ckpt: [] for ckpt in models}
     with torch.no_grad():
         for vol in volumes():
-            crowding(vol, stats)
             gt = _peak_rows(vol)[0]
+            crowding(gt, stats)
             for ckpt, model in models.items():
                 pred = _peak_rows(model.reconstruct(vol[:, :, : model.P * model.S]))[0]
                 meters[ckpt].update(pred, gt)
