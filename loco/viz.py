@@ -10,6 +10,7 @@ with PIL alone (no matplotlib), which the command line uses for ``--overlay``.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -38,11 +39,24 @@ def _figure_cls():
     return Figure
 
 
+@functools.cache
 def _pil_formats() -> frozenset[str]:
-    """Extensions PIL can write (``.png``, ``.jpg``, ``.tif``, ...)."""
+    """Extensions PIL can write an RGB picture as (``.png``, ``.jpg``, ``.tif``, ...): each format PIL registers a
+    saver for, tried once on a 2x2 RGB image, since some savers are stubs (``.h5``, ``.wmf``: no handler installed)
+    or take other modes only (``.xbm``, ``.msp``, ``.blp``). ~0.1 s on the first call."""
+    import io
+
     from PIL import Image
 
-    return frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.SAVE)
+    probe = Image.new("RGB", (2, 2))
+    writable = set()
+    for fmt in {fmt for fmt in Image.registered_extensions().values() if fmt in Image.SAVE}:
+        try:
+            probe.save(io.BytesIO(), format=fmt)
+        except Exception:  # noqa: BLE001 - any failure means not this format
+            continue
+        writable.add(fmt)
+    return frozenset(ext for ext, fmt in Image.registered_extensions().items() if fmt in writable)
 
 
 def _matplotlib_formats() -> frozenset[str]:

@@ -452,6 +452,11 @@ def test_pictures(tmp_path):
         # an extension the writer (PIL for the overlay, matplotlib for 3D) does not know: refused before drawing
         with pytest.raises(ValueError, match=r"path has the extension '\.xyz', which this picture cannot be saved as"):
             plot(path=tmp_path / "sub" / "overlay.xyz")
+    # extensions PIL registers a saver for that cannot write an RGB picture: a stub without its handler (.h5, .wmf)
+    # and savers of other modes (.xbm: 1-bit, .msp, .blp); refused before drawing, not with PIL's error after mkdir
+    for ext in (".h5", ".wmf", ".xbm", ".msp", ".blp"):
+        with pytest.raises(ValueError, match=f"path has the extension '\\{ext}'"):
+            p.plot_2d(path=tmp_path / "sub" / f"overlay{ext}")
     assert not (tmp_path / "overlay").exists() and not (tmp_path / "overlay.png").exists()
     assert not (tmp_path / "sub").exists()
     with pytest.raises(ValueError, match="plot must be '2d' or '3d'"):
