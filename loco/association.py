@@ -135,12 +135,17 @@ def _inputs(xyz, joint, score) -> tuple[np.ndarray, np.ndarray, np.ndarray, obje
     if hasattr(xyz, "detach") and hasattr(xyz, "cpu"):
         import torch as torch_mod  # the input is a tensor, so torch is installed
 
-    raw_joint = joint.detach().cpu().numpy() if hasattr(joint, "detach") else np.asarray(joint)
+    if hasattr(joint, "detach") and hasattr(joint, "cpu"):
+        joint = joint.detach().cpu().numpy()
+    try:
+        raw_joint = np.asarray(joint)  # its own dtype, to tell integer types from fractions
+    except (TypeError, ValueError) as exc:  # e.g. ragged nested lists
+        raise TypeError(f"joint must be array-like, got {type(joint).__name__}: {exc}") from exc
     if raw_joint.size and not np.issubdtype(raw_joint.dtype, np.integer):
         if not (np.issubdtype(raw_joint.dtype, np.floating) and np.array_equal(raw_joint, np.round(raw_joint))):
             raise TypeError(f"joint must hold integer joint types, got dtype {raw_joint.dtype}")
     p = _points(xyz)
-    j = _array("joint", joint)
+    j = raw_joint.astype(np.float64)  # converted once; integral by the check above
     s = _array("score", score)
     k = p.shape[0]
     if j.shape != (k,):

@@ -380,6 +380,19 @@ def test_post_processing_arguments_are_checked():
         association.graph_bounds({(0, 5): 1.0})
     with pytest.raises(TypeError, match="ths must be"):
         association.associate(np.zeros((0, 3)), np.zeros(0, int), np.zeros(0), ths="x")
+    two = np.array([[0.0, 0.0, 10.0], [0.0, 0.3, 10.0]])
+    for bad, exc, msg in (
+        ([[1], [1, 2]], TypeError, "joint must be array-like"),  # ragged: was numpy's "inhomogeneous shape"
+        (["a", "b"], TypeError, "joint must hold integer joint types"),
+        ([1.5, 2.0], TypeError, "joint must hold integer joint types"),
+        (torch.tensor([0.5, 1.0]), TypeError, "joint must hold integer joint types"),
+        ([0, 14], ValueError, r"joint must lie in \[0, 14\)"),
+        ([0, 1, 2], ValueError, r"joint must have shape \(2,\)"),
+    ):
+        with pytest.raises(exc, match=msg):
+            association.associate(two, bad, np.ones(2))
+    # integral floats and tensors are joint types
+    assert association.associate(two, torch.tensor([0.0, 1.0]), np.ones(2)).poses.shape == (1, 14, 3)
     with pytest.raises(TypeError, match="joint_types"):
         metrics.poses_to_rows(np.zeros((1, 14, 3)), joint_types="x")
     a = ops.render_heatmaps(torch.full((1, 3), 1.4), torch.zeros(1, dtype=torch.long), (14, 4, 4, 4), snap=np.True_)
