@@ -109,12 +109,13 @@ def _limb_matrix(max_limb: dict[tuple[int, int], float]) -> np.ndarray:
     return lim
 
 
-def _array(name: str, x) -> np.ndarray:
-    """``x`` (array-like or tensor) as float64 numpy; ``TypeError`` naming it when it holds no numbers."""
+def _array(name: str, x, dtype=np.float64) -> np.ndarray:
+    """``x`` (array-like or tensor) as numpy of ``dtype`` (``None``: its own); ``TypeError`` naming it when it holds
+    no numbers or is ragged."""
     if hasattr(x, "detach") and hasattr(x, "cpu"):
         x = x.detach().cpu().numpy()
     try:
-        return np.asarray(x, dtype=np.float64)
+        return np.asarray(x, dtype=dtype)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be array-like, got {type(x).__name__}") from exc
 
@@ -135,12 +136,7 @@ def _inputs(xyz, joint, score) -> tuple[np.ndarray, np.ndarray, np.ndarray, obje
     if hasattr(xyz, "detach") and hasattr(xyz, "cpu"):
         import torch as torch_mod  # the input is a tensor, so torch is installed
 
-    if hasattr(joint, "detach") and hasattr(joint, "cpu"):
-        joint = joint.detach().cpu().numpy()
-    try:
-        raw_joint = np.asarray(joint)  # its own dtype, to tell integer types from fractions
-    except (TypeError, ValueError) as exc:  # e.g. ragged nested lists
-        raise TypeError(f"joint must be array-like, got {type(joint).__name__}: {exc}") from exc
+    raw_joint = _array("joint", joint, dtype=None)  # its own dtype, to tell integer types from fractions
     if raw_joint.size and not np.issubdtype(raw_joint.dtype, np.integer):
         if not (np.issubdtype(raw_joint.dtype, np.floating) and np.array_equal(raw_joint, np.round(raw_joint))):
             raise TypeError(f"joint must hold integer joint types, got dtype {raw_joint.dtype}")
