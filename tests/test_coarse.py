@@ -163,3 +163,25 @@ def test_heldout_frames_and_both_table2_paths():
     got = evaluate_coarse(coarse, 2, image_size=size)
     assert got == evaluate_vha(coarse.to_vha(), 2, image_size=size)
     assert got["f1@2"] < 100.0  # a real VHA, not the identity: the comparison can fail
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_widened_is_the_same_function(version):
+    model = _randomised(CoarseVHA(version, joints=2, depth_bins=64, first_pad=3, kernel=3), scale=0.2, seed=7)
+    wide = model.widened(7, 5)
+    assert (wide.kernel, wide.first_pad) == (7, 5)
+    assert model.widened(5).first_pad == 3
+    x = torch.rand(1, 2, 64, 12, 16) ** 6
+    with torch.no_grad():
+        torch.testing.assert_close(wide(x), model(x), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(wide.to_vha()(x), model.to_vha()(x), rtol=1e-4, atol=1e-5)
+    # the new taps start at zero
+    assert float(wide.weights["e2"][:, :, 0].abs().max()) == 0.0
+    for bad in (1, 4):
+        with pytest.raises(ValueError, match="kernel must be odd and at least 3"):
+            model.widened(bad)
+    for bad in (7.0, True, "7"):
+        with pytest.raises(TypeError, match="kernel must be an int"):
+            model.widened(bad)
+    with pytest.raises(ValueError, match="first_pad"):
+        model.widened(5, 2)

@@ -204,6 +204,32 @@ class CoarseVHA(nn.Module):
             w["d3"][ph, ph * self.F1 // self.S, c, 2, 2] = 1.0
         return self
 
+    @torch.no_grad()
+    def widened(self, kernel: int, first_pad: int | None = None) -> CoarseVHA:
+        """The same function with wider depth kernels: a new CoarseVHA whose per-joint kernels are these zero-padded
+        in depth (``kernel`` code positions for the layers after the first, ``2 * first_pad + S`` fine bins for the
+        first; ``first_pad`` defaults to the current one). Windows training is dense over a window's depth, so the
+        wider kernels cost it nothing, and they let each code position read and write further along depth, towards
+        the exported VHA's full depth connectivity.
+        """
+        first_pad = self.first_pad if first_pad is None else first_pad
+        for name, value in (("kernel", kernel), ("first_pad", first_pad)):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        if kernel < self.kernel or kernel % 2 != 1:
+            raise ValueError(f"kernel must be odd and at least {self.kernel}, got {kernel}")
+        if first_pad < self.first_pad:
+            raise ValueError(f"first_pad must be at least {self.first_pad}, got {first_pad}")
+        out = CoarseVHA(self.version, self.joints, self.depth_bins, first_pad=first_pad, kernel=kernel)
+        out.fuser.load_state_dict(self.fuser.state_dict())
+        out.defuser.load_state_dict(self.defuser.state_dict())
+        for name, w in self.weights.items():
+            shift = first_pad - self.first_pad if name == "e1" else (kernel - self.kernel) // 2
+            out.weights[name][:, :, shift : shift + w.shape[2]] = w
+            out.biases[name].copy_(self.biases[name])
+        out.hidden_slope, out.output_slope, out.bypass_fuser = self.hidden_slope, self.output_slope, self.bypass_fuser
+        return out.to(next(self.parameters()).device)
+
     def save(self, path: str | Path, metadata: dict | None = None) -> None:
         import json
 
