@@ -8,7 +8,8 @@ CARD.json holds the model-card facts (:func:`loco.training.export.model_card`); 
 into the card's ``metrics`` (e.g. the output of ``scripts/vha_cpu/table2.py``). config.json's ``trained_steps`` counts
 every windows stage, found by following each run's ``--init`` back while it names a run folder (``stages``, earliest
 first), and, where the earliest starts from a bundled ``loco/weights/coarse_cpu/<NAME>.safetensors``, that bundle's
-stages before them; ``train_config`` is the last stage's. The card's ``training.steps`` and ``training.train_time_h``
+stages before them (also through a file ``widen.py`` wrote, whose ``widened_from`` names its source);
+``train_config`` is the last stage's. The card's ``training.steps`` and ``training.train_time_h``
 default to those stages' steps (their sum and each) and hours.
 """
 
@@ -21,6 +22,14 @@ from loco.models._hub import WEIGHTS_DIR
 from loco.training.coarse import load_coarse, resolve_coarse
 from loco.training.export import write_bundle
 from loco.training.trainer import load_checkpoint
+
+
+def widened_from(path: Path) -> str | None:
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        return (f.metadata() or {}).get("widened_from")
+
 
 run, name, card_path = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 card = json.loads(card_path.read_text())
@@ -49,6 +58,9 @@ try:  # the file --init named (a bundled name included), as the run resolved it
     init = resolve_coarse(stages[0]["init"])
 except FileNotFoundError:  # a tied checkpoint (e.g. C4_900)
     init = Path(stages[0]["init"])
+# a file scripts/vha_cpu/widen.py wrote is its source with wider kernels: continue the source's stages
+while init.suffix == ".safetensors" and (source := widened_from(init)):
+    init = resolve_coarse(source)
 if init.suffix == ".safetensors" and init.resolve().parent == dest.resolve():
     prior = WEIGHTS_DIR / init.stem / "config.json"
     if prior.is_file():
