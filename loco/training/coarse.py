@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from loco._checks import check_choice
+from loco._checks import check_choice, check_int
 from loco.models import VHA
 from loco.models.vha import VHA_VERSIONS
 from loco.skeleton import NUM_JOINTS
@@ -212,10 +212,8 @@ class CoarseVHA(nn.Module):
         wider kernels cost it nothing, and they let each code position read and write further along depth, towards
         the exported VHA's full depth connectivity.
         """
-        first_pad = self.first_pad if first_pad is None else first_pad
-        for name, value in (("kernel", kernel), ("first_pad", first_pad)):
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        kernel = check_int("kernel", kernel, 1)
+        first_pad = check_int("first_pad", self.first_pad if first_pad is None else first_pad, 0)
         if kernel < self.kernel or kernel % 2 != 1:
             raise ValueError(f"kernel must be odd and at least {self.kernel}, got {kernel}")
         if first_pad < self.first_pad:

@@ -31,9 +31,9 @@ def main(argv: list[str]) -> None:
     wide = src.widened(kernel, first_pad).eval()
     g = torch.Generator().manual_seed(0)
     vol = torch.zeros(1, src.joints, src.S * 20, 48, 48)
+    zz, yy, xx = torch.meshgrid(torch.arange(vol.shape[2]), torch.arange(48), torch.arange(48), indexing="ij")
     for _ in range(30):  # a few Gaussian blobs
         j, d, y, x = (int(torch.randint(0, n, (1,), generator=g)) for n in (src.joints, vol.shape[2], 48, 48))
-        zz, yy, xx = torch.meshgrid(torch.arange(vol.shape[2]), torch.arange(48), torch.arange(48), indexing="ij")
         blob = torch.exp(-((zz - d) ** 2 + (yy - y) ** 2 + (xx - x) ** 2) / 8.0)
         vol[0, j] = torch.maximum(vol[0, j], blob)
     with torch.no_grad():
