@@ -185,3 +185,53 @@ def test_widened_is_the_same_function(version):
             model.widened(bad)
     with pytest.raises(ValueError, match="first_pad"):
         model.widened(5, 2)
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_untie_is_the_same_function_and_windows_take_their_positions_kernels(version, tmp_path):
+    model = _randomised(CoarseVHA(version, joints=2, depth_bins=96, first_pad=3, kernel=3), scale=0.2, seed=11)
+    untied = model.untie()
+    assert untied.untied and untied.untie() is untied and not model.untied
+    offsets = [*untied.position_weights.values(), *untied.position_biases.values()]
+    assert all(float(p.detach().abs().max()) == 0.0 for p in offsets)
+    pw = 4
+    x = torch.rand(3, 2, pw * model.S, 12, 16) ** 6
+    starts = torch.tensor([0, 3, model.P - pw])
+    with torch.no_grad():
+        torch.testing.assert_close(untied(x, None, starts), model(x), rtol=0, atol=0)
+        torch.testing.assert_close(model(x, None, starts), model(x), rtol=0, atol=0)  # a tied network ignores starts
+        for p in [*untied.position_weights.values(), *untied.position_biases.values()]:
+            p.normal_(0.0, 0.1)
+        # a window's weights are the block of the whole depth's at its positions: position c's own kernels
+        for name in untied.weights:
+            whole, whole_b = untied.toeplitz(name, untied.P)
+            fo, fi = untied.weights[name].shape[:2]
+            fi = untied.S if name == "e1" else fi
+            for s in (0, 3, untied.P - pw):
+                wt, b = untied.toeplitz(name, pw, s)
+                assert torch.equal(wt, whole[s * fo : (s + pw) * fo, s * fi : (s + pw) * fi]), (name, s)
+                assert torch.equal(b, whole_b[s * fo : (s + pw) * fo])
+            assert not torch.equal(untied.toeplitz(name, pw, 3)[0], untied.toeplitz(name, pw, 0)[0])
+        # windows with different starts batch as they run alone
+        y = untied(x, None, starts)
+        for i, s in enumerate(starts.tolist()):
+            torch.testing.assert_close(y[i : i + 1], untied(x[i : i + 1], None, torch.tensor([s])), rtol=0, atol=0)
+        assert not torch.allclose(y[1], untied(x[1:2])[0])
+        # the whole depth: the exported VHA, reconstruct and encode3d are the untied network
+        full = torch.rand(1, 2, 96, 12, 16) ** 6
+        covered = untied.P * untied.S
+        full[:, :, covered:] = 0
+        vha = untied.to_vha()
+        ref = vha(full)
+        torch.testing.assert_close(untied.reconstruct(full[:, :, :covered]), ref[:, :, :covered], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(untied.encode3d(full[:, :, :covered]), vha.encode(full), rtol=1e-4, atol=1e-5)
+        untied.save(tmp_path / "u.safetensors")
+        back = load_coarse(tmp_path / "u.safetensors")
+        assert back.untied and back.config == untied.config
+        assert torch.equal(back.reconstruct(full[:, :, :covered]), untied.reconstruct(full[:, :, :covered]))
+    with pytest.raises(ValueError, match="outside the"):
+        untied(x, None, torch.tensor([0, 1, untied.P - pw + 1]))
+    with pytest.raises(ValueError, match=r"starts must be \(B,\)"):
+        untied(x, None, torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="widen before untie"):
+        untied.widened(5)

@@ -249,7 +249,7 @@ def test_exact_border_windows_reach_the_frame_borders(tmp_path):
     assert seen[0].any() and seen[-1].any() and seen[:, 0].any() and seen[:, -1].any()
     # without exact borders the loss never reaches the frame's border rows
     old = WindowSampler(_tiny(tmp_path, small_fraction=0.0, person_crop=0.0, exact_borders=False), CoarseVHA(2))
-    vol, inside, boxes, valid = old.batch(0, 0, "cpu")
+    vol, inside, boxes, valid, _ = old.batch(0, 0, "cpu")
     assert boxes is None and valid is None
 
 
@@ -262,7 +262,7 @@ def test_windows_per_frame_and_the_batch_masks(tmp_path, monkeypatch):
     frame = sampler.frame
     monkeypatch.setattr(sampler, "frame", lambda rank, index: asked.append(index) or frame(rank, index))
     for step in range(7):
-        vol, inside, boxes, valid = sampler.batch(step, 0, "cpu")
+        vol, inside, boxes, valid, _ = sampler.batch(step, 0, "cpu")
     assert asked == [(t // 3) * 2 + b for t in range(7) for b in range(2)]
     # the last batch's masks against valid() for the same windows (the batch's rng replayed)
     from loco.training.trainer import step_rng
@@ -323,7 +323,7 @@ def test_grid_jitter_trains_every_bottom_and_right_border_and_end_windows_reach_
     gh, gw = sampler.size(0)
     bottoms, rights = set(), set()
     for step in range(60):
-        vol, inside, boxes, valid = sampler.batch(step, 0, "cpu")
+        vol, inside, boxes, valid, _ = sampler.batch(step, 0, "cpu")
         rng = step_rng(cfg.seed, step, 0)
         for b in range(2):
             (centers, _), small = sampler.frame(0, (step // 4) * 2 + b)
@@ -418,14 +418,10 @@ def test_fuser_lr_scale_makes_two_groups_and_resumes_bit_for_bit(tmp_path):
 
 
 def test_freeze_code_trains_the_decoder_side_only_and_keeps_the_code(tmp_path):
-    from loco.training.coarse import CoarseVHA, load_coarse
+    from loco.training.coarse import load_coarse
     from loco.training.vha import train_vha
 
-    init = CoarseVHA(2).identity_init()
-    with torch.no_grad():
-        for w in init.weights.values():
-            w.add_(torch.randn_like(w) * 1e-2)
-    init.save(tmp_path / "init.safetensors")
+    init = load_coarse(_randomised_identity(tmp_path))
     with pytest.raises(ValueError, match="leaky_code 0"):
         train_vha(_tiny(tmp_path / "z", init=str(tmp_path / "init.safetensors"), freeze_code=True))
     with pytest.raises(ValueError, match="keeps the code of an init"):
@@ -510,7 +506,7 @@ def test_window_loss_gradient_is_autograds(tmp_path, exact, ridge):
     model = build_coarse(cfg)
     sampler = WindowSampler(cfg, model)
     torch.manual_seed(0)
-    vol, inside, boxes, valid = sampler.batch(3, 0, "cpu")
+    vol, inside, boxes, valid, _ = sampler.batch(3, 0, "cpu")
     # an output with peaks near and off the targets, false peaks and margins on both sides of the hinges
     noisy = (vol + 0.3 * torch.rand_like(vol) * (torch.rand_like(vol) > 0.97)).roll(1, dims=4)
     got_out = noisy.clone().requires_grad_(True)
@@ -598,3 +594,40 @@ def test_empty_loss_under_ddp_adds_to_the_averaged_window_gradient(tmp_path):
     mp.start_processes(_ddp_empty_worker, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=2, start_method="spawn")
     for rank in (0, 1):
         assert json.loads((tmp_path / f"rank{rank}.json").read_text())["rel_err"] < 1e-5
+
+
+def test_untie_trains_per_position_kernels_from_the_init_and_resumes_bit_for_bit(tmp_path):
+    from loco.training.coarse import CoarseVHA, load_coarse
+    from loco.training.vha import train_vha
+
+    init = _randomised_identity(tmp_path)
+    cfg = _tiny(tmp_path / "a", init=init, untie=True, window_depth=4, person_crop=0.0)
+    full = train_vha(cfg)
+    model = full.model
+    assert isinstance(model, CoarseVHA) and model.untied
+    assert {id(p) for g in full.optimizer.param_groups for p in g["params"]} == {id(p) for p in model.parameters()}
+    # only the positions the windows covered got their own kernels
+    sampler = WindowSampler(cfg, CoarseVHA(2))
+    seen = set()
+    for step in range(cfg.steps):
+        seen |= {s + i for s in sampler.batch(step, 0, "cpu")[4].tolist() for i in range(cfg.window_depth)}
+    moved = {c for c in range(model.P) if float(model.position_weights["d3"][c].detach().abs().max()) > 0}
+    assert moved and moved <= seen and len(seen) < model.P
+    saved = load_coarse(cfg.out)
+    trained = model.state_dict()
+    assert saved.untied and all(torch.equal(v, trained[k]) for k, v in saved.state_dict().items())
+    cfg_b = _tiny(tmp_path / "b", init=init, untie=True, window_depth=4, person_crop=0.0)
+    train_vha(cfg_b, stop_at=2)
+    resumed = train_vha(cfg_b, resume=cfg_b.out).model.state_dict()
+    assert all(torch.equal(resumed[k], v) for k, v in trained.items())
+
+
+def _randomised_identity(tmp_path) -> str:
+    from loco.training.coarse import CoarseVHA
+
+    init = CoarseVHA(2).identity_init()
+    with torch.no_grad():
+        for w in init.weights.values():
+            w.add_(torch.randn_like(w) * 1e-2)
+    init.save(tmp_path / "init.safetensors")
+    return str(tmp_path / "init.safetensors")

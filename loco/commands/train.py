@@ -157,6 +157,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="train the decoder side only: the encoder and fuser keep --init's weights, so its code stays the same "
         "(windows recipe)",
     )
+    v.add_argument(
+        "--untie",
+        action="store_true",
+        help="give every code position its own per-joint kernels, starting from --init's tied ones (windows recipe)",
+    )
     v.add_argument("--fuser-init", default=d.fuser_init, help="copy the fuser/defuser of this CoarseVHA file")
     v.add_argument(
         "--fuser-lr-scale", type=float, default=d.fuser_lr_scale, help="the fuser's/defuser's lr is --lr times this"

@@ -115,6 +115,11 @@ class CoarseVHA(nn.Module):
         version, joints, depth_bins: as :class:`~loco.models.VHA`.
         first_pad: ``p1``; the first kernel spans ``2*p1 + S`` fine bins.
         kernel: ``k`` (odd), depth extent in code positions of the other per-joint kernels.
+        untied: give every code position its own per-joint kernels and biases (:meth:`untie`): the tied ones plus a
+            per-position offset (``position_weights``, ``position_biases``, zero at first). The receptive field
+            stays ``k`` positions, but the weights depend on depth as the paper's VHA's do. Windows then need their
+            first code position (``starts`` of :meth:`forward`), and :meth:`reconstruct` runs the dense 2-D
+            convolutions of the whole depth (the exported VHA's cost) instead of 3-D ones.
     """
 
     def __init__(
@@ -124,6 +129,7 @@ class CoarseVHA(nn.Module):
         depth_bins: int = 316,
         first_pad: int = 6,
         kernel: int = 5,
+        untied: bool = False,
     ) -> None:
         super().__init__()
         version = check_choice("version", version, tuple(sorted(VHA_VERSIONS)))
@@ -148,6 +154,13 @@ class CoarseVHA(nn.Module):
         }
         self.weights = nn.ParameterDict({n: nn.Parameter(torch.zeros(*s, 5, 5)) for n, s in shapes.items()})
         self.biases = nn.ParameterDict({n: nn.Parameter(torch.zeros(s[0])) for n, s in shapes.items()})
+        self.untied = bool(untied)
+        if self.untied:
+            P = self.P
+            self.position_weights = nn.ParameterDict(
+                {n: nn.Parameter(torch.zeros(P, *s, 5, 5)) for n, s in shapes.items()}
+            )
+            self.position_biases = nn.ParameterDict({n: nn.Parameter(torch.zeros(P, s[0])) for n, s in shapes.items()})
         ref = VHA(version, joints, depth_bins)
         self.fuser, self.defuser = ref.fuser, ref.defuser
         #: negative slopes of the hidden activations and of the output activation while training (0 = ReLU)
@@ -164,7 +177,7 @@ class CoarseVHA(nn.Module):
             "depth_bins": self.depth_bins,
             "first_pad": self.first_pad,
             "kernel": self.kernel,
-        }
+        } | ({"untied": True} if self.untied else {})
 
     @property
     def stride(self) -> int:
@@ -212,6 +225,8 @@ class CoarseVHA(nn.Module):
         wider kernels cost it nothing, and they let each code position read and write further along depth, towards
         the exported VHA's full depth connectivity.
         """
+        if self.untied:
+            raise ValueError("widened needs a tied CoarseVHA; widen before untie()")
         kernel = check_int("kernel", kernel, 1)
         first_pad = check_int("first_pad", self.first_pad if first_pad is None else first_pad, 0)
         if kernel < self.kernel or kernel % 2 != 1:
@@ -225,6 +240,19 @@ class CoarseVHA(nn.Module):
             shift = first_pad - self.first_pad if name == "e1" else (kernel - self.kernel) // 2
             out.weights[name][:, :, shift : shift + w.shape[2]] = w
             out.biases[name].copy_(self.biases[name])
+        out.hidden_slope, out.output_slope, out.bypass_fuser = self.hidden_slope, self.output_slope, self.bypass_fuser
+        return out.to(next(self.parameters()).device)
+
+    @torch.no_grad()
+    def untie(self) -> CoarseVHA:
+        """The same function with a kernel set per code position (``untied=True``, offsets zero): a new CoarseVHA
+        whose per-position weights can then learn what depends on depth. Returns ``self`` if already untied."""
+        if self.untied:
+            return self
+        out = CoarseVHA(
+            self.version, self.joints, self.depth_bins, first_pad=self.first_pad, kernel=self.kernel, untied=True
+        )
+        out.load_state_dict(self.state_dict(), strict=False)
         out.hidden_slope, out.output_slope, out.bypass_fuser = self.hidden_slope, self.output_slope, self.bypass_fuser
         return out.to(next(self.parameters()).device)
 
@@ -261,22 +289,34 @@ class CoarseVHA(nn.Module):
             self._index_cache[key] = (idx, valid.to(torch.float32))
         return self._index_cache[key]
 
-    def toeplitz(self, name: str, pw: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def toeplitz(self, name: str, pw: int, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """The 2-D convolution weight ``(pw*F_out, pw*F_in, 5, 5)`` and bias of layer ``name`` on ``pw`` positions
-        (``e1``'s input is ``S*pw`` fine bins)."""
+        (``e1``'s input is ``S*pw`` fine bins) from code position ``start`` on (which matters only when untied)."""
+        if not 0 <= start <= self.P - pw:
+            raise ValueError(f"positions {start}..{start + pw - 1} are outside the {self.P} code positions")
         idx, valid = self._index(name, pw)
         w = self.weights[name]
         valid = valid.to(w.device, w.dtype)
-        full = w[idx[0].to(w.device), idx[1].to(w.device), idx[2].to(w.device)] * valid[..., None, None]
+        idx = [i.to(w.device) for i in idx]
         fo_n = w.shape[0]
-        return full.reshape(pw * fo_n, -1, 5, 5), self.biases[name].repeat(pw)
+        if not self.untied:
+            full = w[idx[0], idx[1], idx[2]]
+            bias = self.biases[name].repeat(pw)
+        else:  # output position c of the window uses position start + c's kernels
+            wp = w[None] + self.position_weights[name][start : start + pw]
+            c = torch.arange(pw, device=w.device).view(pw, *[1] * (idx[0].dim() - 1)).expand(idx[0].shape)
+            full = wp[c, idx[0], idx[1], idx[2]]
+            bias = (self.biases[name][None] + self.position_biases[name][start : start + pw]).reshape(-1)
+        full = full * valid[..., None, None]
+        return full.reshape(pw * fo_n, -1, 5, 5), bias
 
     # --- forward -------------------------------------------------------------------------------------------------
     def _act(self, x: torch.Tensor, slope: float) -> torch.Tensor:
         return F.leaky_relu(x, slope) if slope > 0 else F.relu(x)
 
-    def features(self, volumes: torch.Tensor) -> torch.Tensor:
-        """``(B, J, S*Pw, H', W')`` -> per-joint maps ``(B, J, Pw, h, w)`` (zero-padded as :meth:`VHA.encode`)."""
+    def features(self, volumes: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """``(B, J, S*Pw, H', W')`` -> per-joint maps ``(B, J, Pw, h, w)`` (zero-padded as :meth:`VHA.encode`); the
+        window's first bin is code position ``start``'s."""
         b, j, d, h, w = volumes.shape
         if d % self.S:
             raise ValueError(f"the depth window must be a multiple of {self.S} bins, got {d}")
@@ -286,7 +326,7 @@ class CoarseVHA(nn.Module):
         if h % s or w % s:
             x = F.pad(x, (0, -w % s, 0, -h % s))
         for name, st in zip(("e1", "e2", "e3"), self.strides):
-            wt, bias = self.toeplitz(name, pw)
+            wt, bias = self.toeplitz(name, pw, start)
             x = self._act(F.conv2d(x, wt, bias, stride=st, padding=2), self.hidden_slope)
         return x.reshape(b, j, pw, *x.shape[-2:])
 
@@ -299,12 +339,12 @@ class CoarseVHA(nn.Module):
         x = self._act(self.defuser[0](code.contiguous(memory_format=torch.channels_last_3d)), self.hidden_slope)
         return self._act(self.defuser[2](x), self.hidden_slope)
 
-    def unfeatures(self, maps: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+    def unfeatures(self, maps: torch.Tensor, size: tuple[int, int] | None = None, start: int = 0) -> torch.Tensor:
         """Per-joint maps ``(B, J, Pw, h, w)`` -> volumes ``(B, J, S*Pw, h*s, w*s)``, cropped to ``size``."""
         b, j, pw = maps.shape[:3]
         x = maps.reshape(b * j, pw, *maps.shape[3:])
         for k, (name, st) in enumerate(zip(("d1", "d2", "d3"), self.strides)):
-            wt, bias = self.toeplitz(name, pw)
+            wt, bias = self.toeplitz(name, pw, start)
             x = F.conv2d(x, wt, bias, padding=2)
             if st > 1:
                 x = F.interpolate(x, scale_factor=st, mode="bilinear", align_corners=False)
@@ -318,25 +358,32 @@ class CoarseVHA(nn.Module):
     def decode(self, code: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
         return self.unfeatures(self.defuse(code), size)
 
-    def forward(self, volumes: torch.Tensor, boxes: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, volumes: torch.Tensor, boxes: torch.Tensor | None = None, starts: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``(B, J, S*Pw, H', W')`` -> ``(B, J, S*Pw, H', W')``: the VHA on a depth window.
 
         ``boxes`` ``(B, 4)`` (top, bottom, left, right), when given, is the part of each window inside its frame: the
         network runs on that part alone (zero padding at every layer, as on the whole frame) and the output is 0
-        outside it. Windows with the same box run as one batch."""
-        if boxes is None:
-            return self._window(volumes)
-        if boxes.shape != (volumes.shape[0], 4):
-            raise ValueError(f"boxes must be (B, 4) = ({volumes.shape[0]}, 4), got {tuple(boxes.shape)}")
-        h, w = volumes.shape[-2:]
-        rows = [tuple(int(x) for x in r) for r in boxes.tolist()]
+        outside it. ``starts`` ``(B,)``, each window's first code position, selects an untied network's kernels
+        (default 0; a tied network ignores it). Windows with the same box and start run as one batch."""
+        n, h, w = volumes.shape[0], *volumes.shape[-2:]
+        if starts is not None and tuple(starts.shape) != (n,):
+            raise ValueError(f"starts must be (B,) = ({n},), got {tuple(starts.shape)}")
+        if boxes is not None and tuple(boxes.shape) != (n, 4):
+            raise ValueError(f"boxes must be (B, 4) = ({n}, 4), got {tuple(boxes.shape)}")
+        first = [0] * n if starts is None or not self.untied else [int(x) for x in starts.tolist()]
+        if boxes is None and len(set(first)) == 1:
+            return self._window(volumes, first[0])
+        boxes_l = [(0, h, 0, w)] * n if boxes is None else [tuple(int(x) for x in r) for r in boxes.tolist()]
+        rows = list(zip(boxes_l, first))
         parts, order = [], []
-        for box in dict.fromkeys(rows):
+        for box, start in dict.fromkeys(rows):
             t, b, lft, r = box
             if not (0 <= t < b <= h and 0 <= lft < r <= w):
                 raise ValueError(f"box {box} is empty or outside the {h}x{w} window")
-            idx = [i for i, x in enumerate(rows) if x == box]
-            y = self._window(volumes[idx, :, :, t:b, lft:r])
+            idx = [i for i, x in enumerate(rows) if x == (box, start)]
+            y = self._window(volumes[idx, :, :, t:b, lft:r], start)
             parts.append(F.pad(y, (lft, w - r, t, h - b)))
             order += idx
         out = torch.cat(parts) if len(parts) > 1 else parts[0]
@@ -344,13 +391,18 @@ class CoarseVHA(nn.Module):
             out = out[torch.tensor(order).argsort()]
         return out
 
-    def _window(self, volumes: torch.Tensor) -> torch.Tensor:
-        if self.bypass_fuser:
-            return self.unfeatures(self.features(volumes), tuple(volumes.shape[-2:]))
-        return self.decode(self.encode(volumes), tuple(volumes.shape[-2:]))
+    def _window(self, volumes: torch.Tensor, start: int = 0) -> torch.Tensor:
+        size = tuple(volumes.shape[-2:])
+        maps = self.features(volumes, start)
+        if not self.bypass_fuser:
+            maps = self.defuse(self.fuse(maps))
+        return self.unfeatures(maps, size, start)
 
     def features3d(self, volumes: torch.Tensor) -> torch.Tensor:
-        """:meth:`features` computed with 3-D convolutions of the tied kernels (cost linear in ``D``)."""
+        """:meth:`features` computed with 3-D convolutions of the tied kernels (cost linear in ``D``); an untied
+        network runs :meth:`features` from position 0 instead."""
+        if self.untied:
+            return self.features(volumes)
         b, j, d, h, w = volumes.shape
         if d % self.S:
             raise ValueError(f"the depth window must be a multiple of {self.S} bins, got {d}")
@@ -366,7 +418,10 @@ class CoarseVHA(nn.Module):
         return x.reshape(b, j, *x.shape[2:])
 
     def unfeatures3d(self, maps: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
-        """:meth:`unfeatures` computed with 3-D convolutions of the tied kernels (cost linear in ``D``)."""
+        """:meth:`unfeatures` computed with 3-D convolutions of the tied kernels (cost linear in ``D``); an untied
+        network runs :meth:`unfeatures` from position 0 instead."""
+        if self.untied:
+            return self.unfeatures(maps, size)
         b, j = maps.shape[:2]
         x = maps.reshape(b * j, 1, *maps.shape[2:])
         for k, (name, st) in enumerate(zip(("d1", "d2", "d3"), self.strides)):

@@ -206,6 +206,10 @@ class VHAConfig(TrainConfig):
             and the fuser keep the weights of ``init``, so the code of every volume stays exactly the init's and a
             Code Predictor trained against that code stays valid (with ``leaky_code`` 0, as the exported VHA
             computes it). Off (the default) trains everything.
+        untie: give every code position its own per-joint kernels (``windows`` only,
+            :meth:`~loco.training.coarse.CoarseVHA.untie`): the init's tied kernels plus per-position offsets that
+            start at zero, so training starts from the init's function and may then learn depth-dependent weights, as
+            the paper's VHA has. Off (the default) keeps the kernels tied.
         windows_per_frame: each synthetic frame serves this many consecutive steps (``windows`` only; slot ``b`` of
             step ``t`` shows frame ``(t // windows_per_frame) * B + b``): making a frame costs ~20 ms of
             single-threaded Python, which bounds a GPU's step at large batches.
@@ -250,6 +254,7 @@ class VHAConfig(TrainConfig):
     empty_weight: float = 0.0
     ridge_weight: float = 0.0
     freeze_code: bool = False
+    untie: bool = False
 
     kind = "vha"
     _ints: ClassVar[dict] = {
@@ -264,7 +269,7 @@ class VHAConfig(TrainConfig):
         "isolation_radius": (0.0, math.inf, "open"), "end_windows": (0.0, 1.0), "empty_weight": (0.0, math.inf),
         "ridge_weight": (0.0, math.inf),
     }  # fmt: skip
-    _bools: ClassVar[tuple] = ("snap", "exact_borders", "bypass_fuser", "grid_jitter", "freeze_code")
+    _bools: ClassVar[tuple] = ("snap", "exact_borders", "bypass_fuser", "grid_jitter", "freeze_code", "untie")
     _choices: ClassVar[dict] = {
         "version": (1, 2, 3), "recipe": ("plain", "windows"), "init_scheme": ("lsuv", "default"),
         "preset": tuple(PRESETS),

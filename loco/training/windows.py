@@ -45,6 +45,11 @@ the Table 2 metric is decided at the peaks. Here
   an all-zero volume of the whole depth by 8-32 x 8-32 voxels (:func:`empty_loss`): the grid jitter and end
   windows alone left stage Y3's empty-volume peaks at 0.113 after 2,000 steps (stage Y4), as the configurations
   that make them are rare among windows;
+* with ``untie`` the network gets a kernel set per code position (:meth:`CoarseVHA.untie`: the tied kernels plus
+  per-position offsets starting at zero) and each window runs the kernels of its own positions (``starts`` of
+  :meth:`CoarseVHA.forward`): the weights may then depend on depth, as the paper's VHA's do, while every window
+  still trains the shared kernels too. Validation and :meth:`CoarseVHA.reconstruct` then run the dense 2-D
+  convolutions of the whole depth (the exported VHA's cost);
 * a fraction ``small_fraction`` of the frames are at a quarter of ``image_size`` (270 x 480 for full HD), the Code
   Predictor's grid, so the network serves both Table 2's full-HD grid and the pipeline's.
 
@@ -118,7 +123,7 @@ def build_coarse(config: VHAConfig) -> CoarseVHA:
         model.fuser.load_state_dict(src.fuser.state_dict())
         model.defuser.load_state_dict(src.defuser.state_dict())
     model.bypass_fuser = config.bypass_fuser
-    return model
+    return model.untie() if config.untie else model
 
 
 def _coarse_path(spec: str) -> Path | None:
@@ -278,17 +283,18 @@ class WindowSampler:
         return (top, bottom, left, right), (z0, z1, r0, r1, c0, c1)
 
     def batch(self, step: int, rank: int, device) -> tuple:
-        """``(volumes (B, J, S*Pw, h, w), inside (B, 1, 1, h, w), boxes, valid)``: the windows, which voxels lie in
-        the frame and, with ``exact_borders``, each window's part inside its frame ``(B, 4)`` and the voxels its loss
-        counts ``(B, 1, S*Pw, h, w)`` (both ``None`` without)."""
+        """``(volumes (B, J, S*Pw, h, w), inside (B, 1, 1, h, w), boxes, valid, starts)``: the windows, which voxels
+        lie in the frame, with ``exact_borders`` each window's part inside its frame ``(B, 4)`` and the voxels its
+        loss counts ``(B, 1, S*Pw, h, w)`` (both ``None`` without), and each window's first code position ``(B,)``."""
         rng = step_rng(self.config.seed, step, rank)
         b_n = self.config.batch_size
-        cs, js, bs, boxes, valid = [], [], [], [], []
+        cs, js, bs, boxes, valid, starts = [], [], [], [], [], []
         inside = torch.zeros(b_n, 1, 1, *self.crop)
         for b in range(b_n):
             (centers, joints), small = self.frame(rank, (step // self.per_frame) * b_n + b)
             size = self.trimmed(rng, small)
             d0, v0, u0 = self.window(rng, centers, small, size)
+            starts.append(d0 // self.S)
             c = torch.round(centers) if self.config.snap else centers
             cs.append(c - torch.tensor([float(d0), float(v0), float(u0)]))
             js.append(joints)
@@ -310,13 +316,14 @@ class WindowSampler:
             batch_size=b_n,
         )
         inside = inside.to(dev)
+        starts_t = torch.tensor(starts, dtype=torch.int64)
         if not self.config.exact_borders:
-            return vol * inside, inside, None, None
+            return vol * inside, inside, None, None, starts_t
         valid_t = torch.zeros(b_n, 1, self.depth, *self.crop, device=dev)  # built where it is used: 0.7 MB a window
         for b, (z0, z1, r0, r1, c0, c1) in enumerate(valid):
             valid_t[b, :, z0:z1, r0:r1, c0:c1] = 1.0
         boxes_t = torch.tensor(boxes, dtype=torch.int64)
-        return vol * inside, inside, boxes_t, valid_t
+        return vol * inside, inside, boxes_t, valid_t, starts_t
 
 
 def isolation_weights(centers: torch.Tensor, config: VHAConfig) -> np.ndarray:
@@ -519,6 +526,9 @@ def train_vha_windows(config: VHAConfig, resume: str | None = None, stop_at: int
             if name.startswith("e"):
                 model.weights[name].requires_grad_(False)
                 model.biases[name].requires_grad_(False)
+                if model.untied:
+                    model.position_weights[name].requires_grad_(False)
+                    model.position_biases[name].requires_grad_(False)
         model.fuser.requires_grad_(False)
     sampler = WindowSampler(config, model)
     out = Path(config.out)
@@ -533,10 +543,10 @@ def train_vha_windows(config: VHAConfig, resume: str | None = None, stop_at: int
     last_empty = [0.0]
 
     def loss_fn(net, batch, step):
-        vol, inside, boxes, valid = batch
+        vol, inside, boxes, valid, starts = batch
         core = net.module if hasattr(net, "module") else net
         core.hidden_slope, core.output_slope = hidden_slope(step), config.leaky_output
-        out = net(vol) if boxes is None else net(vol, boxes)
+        out = net(vol, boxes, starts if core.untied else None)
         terms = window_losses(out, vol, inside, config, valid)
         loss = terms.pop("loss")
         if config.empty_weight > 0:

@@ -44,7 +44,7 @@ def norm(g: torch.Tensor) -> float:
 
 rows = []
 for step in range(first, first + steps):
-    vol, inside, boxes, valid = sampler.batch(step, 0, "cpu")
+    vol, inside, boxes, valid, _ = sampler.batch(step, 0, "cpu")
     out = model(vol) if boxes is None else model(vol, boxes)
     # window_losses writes one gradient for all its terms: a term's own is the gradient with only that term's
     # weight (and the squared error) minus the gradient with the squared error alone
