@@ -631,3 +631,19 @@ def _randomised_identity(tmp_path) -> str:
             w.add_(torch.randn_like(w) * 1e-2)
     init.save(tmp_path / "init.safetensors")
     return str(tmp_path / "init.safetensors")
+
+
+def test_untied_lr_scale_gives_the_offsets_a_group_of_their_own(tmp_path):
+    from loco.training.vha import train_vha
+
+    init = _randomised_identity(tmp_path)
+    tr = train_vha(_tiny(tmp_path / "a", init=init, untie=True, steps=1, fuser_lr_scale=10.0, untied_lr_scale=0.1))
+    model, groups = tr.model, tr.optimizer.param_groups
+    offsets = {id(p) for p in [*model.position_weights.values(), *model.position_biases.values()]}
+    fused = {id(p) for m in (model.fuser, model.defuser) for p in m.parameters()}
+    assert [{id(p) for p in g["params"]} for g in groups[1:]] == [fused, offsets]
+    assert groups[2]["lr"] == pytest.approx(0.1 * groups[0]["lr"]) and groups[0]["lr"] > 0
+    assert sorted(id(p) for g in groups for p in g["params"]) == sorted(id(p) for p in model.parameters())
+    assert len(train_vha(_tiny(tmp_path / "b", init=init, untie=True, steps=1)).optimizer.param_groups) == 1
+    with pytest.raises(ValueError, match="untied_lr_scale"):
+        train_vha(_tiny(tmp_path / "c", init=init, untie=True, untied_lr_scale=0.0))

@@ -162,6 +162,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="give every code position its own per-joint kernels, starting from --init's tied ones (windows recipe)",
     )
+    v.add_argument(
+        "--untied-lr-scale",
+        type=float,
+        default=d.untied_lr_scale,
+        help="the per-position kernels' lr is --lr times this (with --untie)",
+    )
     v.add_argument("--fuser-init", default=d.fuser_init, help="copy the fuser/defuser of this CoarseVHA file")
     v.add_argument(
         "--fuser-lr-scale", type=float, default=d.fuser_lr_scale, help="the fuser's/defuser's lr is --lr times this"

@@ -210,6 +210,10 @@ class VHAConfig(TrainConfig):
             :meth:`~loco.training.coarse.CoarseVHA.untie`): the init's tied kernels plus per-position offsets that
             start at zero, so training starts from the init's function and may then learn depth-dependent weights, as
             the paper's VHA has. Off (the default) keeps the kernels tied.
+        untied_lr_scale: the per-position offsets' learning rate is ``lr`` times this (with ``untie``; 1 = no group
+            of their own). Each offset sees only its position's windows, and Adam moves every parameter by about the
+            learning rate whatever its share of the data, so at the shared kernels' rate the offsets add per-position
+            noise (stage v2 U1).
         windows_per_frame: each synthetic frame serves this many consecutive steps (``windows`` only; slot ``b`` of
             step ``t`` shows frame ``(t // windows_per_frame) * B + b``): making a frame costs ~20 ms of
             single-threaded Python, which bounds a GPU's step at large batches.
@@ -255,6 +259,7 @@ class VHAConfig(TrainConfig):
     ridge_weight: float = 0.0
     freeze_code: bool = False
     untie: bool = False
+    untied_lr_scale: float = 1.0
 
     kind = "vha"
     _ints: ClassVar[dict] = {
@@ -267,7 +272,7 @@ class VHAConfig(TrainConfig):
         "peak_weight": (0.0, math.inf), "fp_weight": (0.0, math.inf), "small_fraction": (0.0, 1.0),
         "fuser_lr_scale": (0.0, math.inf, "open"), "isolation_power": (0.0, math.inf),
         "isolation_radius": (0.0, math.inf, "open"), "end_windows": (0.0, 1.0), "empty_weight": (0.0, math.inf),
-        "ridge_weight": (0.0, math.inf),
+        "ridge_weight": (0.0, math.inf), "untied_lr_scale": (0.0, math.inf, "open"),
     }  # fmt: skip
     _bools: ClassVar[tuple] = ("snap", "exact_borders", "bypass_fuser", "grid_jitter", "freeze_code", "untie")
     _choices: ClassVar[dict] = {

@@ -573,13 +573,15 @@ def train_vha_windows(config: VHAConfig, resume: str | None = None, stop_at: int
         net.save(out / "coarse.safetensors", {"step": step})
 
     params = None
+    scaled = []  # (parameters, lr scale) groups besides the rest
     if config.fuser_lr_scale != 1.0:
-        fused = [*model.fuser.parameters(), *model.defuser.parameters()]
-        ids = {id(p) for p in fused}
-        params = [
-            {"params": [p for p in model.parameters() if id(p) not in ids]},
-            {"params": fused, "lr_scale": config.fuser_lr_scale},
-        ]
+        scaled.append(([*model.fuser.parameters(), *model.defuser.parameters()], config.fuser_lr_scale))
+    if model.untied and config.untied_lr_scale != 1.0:
+        scaled.append(([*model.position_weights.values(), *model.position_biases.values()], config.untied_lr_scale))
+    if scaled:
+        ids = {id(p) for group, _ in scaled for p in group}
+        params = [{"params": [p for p in model.parameters() if id(p) not in ids]}]
+        params += [{"params": group, "lr_scale": scale} for group, scale in scaled]
     trainer = Trainer(
         config,
         model,
