@@ -292,7 +292,7 @@ class CoarseVHA(nn.Module):
     def toeplitz(self, name: str, pw: int, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """The 2-D convolution weight ``(pw*F_out, pw*F_in, 5, 5)`` and bias of layer ``name`` on ``pw`` positions
         (``e1``'s input is ``S*pw`` fine bins) from code position ``start`` on (which matters only when untied)."""
-        if not 0 <= start <= self.P - pw:
+        if self.untied and not 0 <= start <= self.P - pw:
             raise ValueError(f"positions {start}..{start + pw - 1} are outside the {self.P} code positions")
         idx, valid = self._index(name, pw)
         w = self.weights[name]
