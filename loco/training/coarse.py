@@ -240,8 +240,7 @@ class CoarseVHA(nn.Module):
             shift = first_pad - self.first_pad if name == "e1" else (kernel - self.kernel) // 2
             out.weights[name][:, :, shift : shift + w.shape[2]] = w
             out.biases[name].copy_(self.biases[name])
-        out.hidden_slope, out.output_slope, out.bypass_fuser = self.hidden_slope, self.output_slope, self.bypass_fuser
-        return out.to(next(self.parameters()).device)
+        return self._sibling(out)
 
     @torch.no_grad()
     def untie(self) -> CoarseVHA:
@@ -253,6 +252,11 @@ class CoarseVHA(nn.Module):
             self.version, self.joints, self.depth_bins, first_pad=self.first_pad, kernel=self.kernel, untied=True
         )
         out.load_state_dict(self.state_dict(), strict=False)
+        return self._sibling(out)
+
+    def _sibling(self, out: CoarseVHA) -> CoarseVHA:
+        """``out`` (built from this network by :meth:`widened` or :meth:`untie`) with this one's activation slopes,
+        fuser bypass and device."""
         out.hidden_slope, out.output_slope, out.bypass_fuser = self.hidden_slope, self.output_slope, self.bypass_fuser
         return out.to(next(self.parameters()).device)
 

@@ -546,7 +546,7 @@ def train_vha_windows(config: VHAConfig, resume: str | None = None, stop_at: int
         vol, inside, boxes, valid, starts = batch
         core = net.module if hasattr(net, "module") else net
         core.hidden_slope, core.output_slope = hidden_slope(step), config.leaky_output
-        out = net(vol, boxes, starts if core.untied else None)
+        out = net(vol, boxes, starts)  # a tied network ignores starts
         terms = window_losses(out, vol, inside, config, valid)
         loss = terms.pop("loss")
         if config.empty_weight > 0:
