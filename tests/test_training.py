@@ -107,6 +107,9 @@ def test_config_checks_every_field_when_made():
         (PredictorConfig, "augment", 1, TypeError),
         (RefinerConfig, "drop_prob", 1.5, ValueError),
         (RefinerConfig, "pool_poses", 0, ValueError),
+        (RefinerConfig, "ema", 1.0, ValueError),
+        (RefinerConfig, "ema", -0.1, ValueError),
+        (VHAConfig, "ema", float("nan"), ValueError),
     ]
     for cls, name, value, error in bad:
         with pytest.raises(error, match=name):
@@ -176,6 +179,81 @@ def test_resume_is_bit_for_bit(tmp_path, kind):
     assert losses(full)[2:] == losses(resumed)
     ckpt = load_checkpoint(Path(cfg_b.out) / "last.pt")
     assert ckpt["config"] == cfg_b and ckpt["step"] == cfg_b.steps
+
+
+def test_ema_is_the_moving_average_of_the_weights_and_what_validation_scores(tmp_path):
+    """``ema`` starts at the initial weights and follows ``a <- d a + (1 - d) w`` after every step (checked against
+    the weights each step's loss saw); validation scores the average as ``val`` and the raw weights as ``val_raw``;
+    ``final_model`` is the average, and the average does not change the training itself."""
+    from loco.training.trainer import Trainer
+
+    def run(ema: float, folder: str):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 2)
+        seen = []
+
+        def loss_fn(net, batch, step):
+            seen.append({k: v.detach().clone() for k, v in net.state_dict().items()})
+            x = torch.randn(4, 3, generator=torch.Generator().manual_seed(step))
+            return (net(x) - 1).square().mean(), {}
+
+        cfg = _tiny_refiner(tmp_path / folder, steps=5, lr=0.1, ema=ema)
+        trainer = Trainer(
+            cfg, model, lambda *a: None, loss_fn, validate=lambda net, step: {"w": float(net.weight.detach().sum())}
+        )
+        trainer.fit()
+        return trainer, seen
+
+    trainer, seen = run(0.75, "ema")
+    plain, seen_plain = run(0.0, "plain")
+    assert all(_state_equal(a, b) for a, b in zip(seen, seen_plain, strict=True))
+    assert _state_equal(trainer.model.state_dict(), plain.model.state_dict())
+    weights = [*seen, trainer.model.state_dict()]  # w_0 .. w_5
+    expected = {k: v.clone() for k, v in weights[0].items()}
+    for w in weights[1:]:
+        expected = {k: 0.75 * expected[k] + 0.25 * w[k] for k in expected}
+    average = trainer.ema.state_dict()
+    assert all(torch.allclose(average[k], expected[k], atol=1e-7) for k in expected)
+    assert not torch.allclose(average["weight"], trainer.model.weight)
+    assert trainer.final_model is trainer.ema and plain.final_model is plain.model and plain.ema is None
+    last = trainer.history[-1]
+    assert last["val"]["w"] == pytest.approx(float(average["weight"].sum()))
+    assert last["val_raw"]["w"] == pytest.approx(float(trainer.model.weight.detach().sum()))
+    assert "val_raw" not in plain.history[-1]
+    assert not any(p.requires_grad for p in trainer.ema.parameters())
+
+
+def test_ema_resumes_bit_for_bit_and_the_cli_exports_the_average(tmp_path):
+    from safetensors.torch import load_file
+
+    from loco.training.refiner import train_refiner
+
+    full = train_refiner(_tiny_refiner(tmp_path / "a", ema=0.9))
+    train_refiner(_tiny_refiner(tmp_path / "b", ema=0.9), stop_at=2)
+    cfg = _tiny_refiner(tmp_path / "b", ema=0.9)
+    resumed = train_refiner(cfg, resume=cfg.out)
+    assert _state_equal(full.ema.state_dict(), resumed.ema.state_dict())
+    assert _state_equal(full.model.state_dict(), resumed.model.state_dict())
+    ckpt = load_checkpoint(Path(cfg.out) / "last.pt")
+    assert _state_equal(ckpt["ema"], resumed.ema.state_dict()) and not _state_equal(ckpt["ema"], ckpt["model"])
+    # a checkpoint without an average (a run trained without --ema) starts the average at its weights
+    from loco.training.trainer import Trainer
+
+    plain = train_refiner(_tiny_refiner(tmp_path / "c"), stop_at=2)
+    trainer = Trainer(cfg, PoseRefiner(), None, None)
+    trainer.resume(plain.out)
+    assert _state_equal(trainer.ema.state_dict(), plain.model.state_dict())
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "loco.cli", "train", "refiner", "--out", str(out), "--steps", "3", "--batch-size", "8"]
+    cmd += ["--no-progress", "--device", "cpu", "--threads", "1", "--ema", "0.5"]
+    tiny = ["--warmup", "1", "--pool-poses", "64", "--val-poses", "32"]
+    code = subprocess.run(cmd + tiny, env=_env(), capture_output=True, text=True, timeout=120)
+    assert code.returncode == 0, code.stderr[-2000:]
+    exported = load_file(str(out / "model" / "model.safetensors"))
+    ckpt = load_checkpoint(out / "last.pt")
+    assert ckpt["config"].ema == 0.5
+    assert _state_equal(exported, ckpt["ema"]) and not _state_equal(exported, ckpt["model"])
 
 
 @pytest.mark.parametrize("native", [False, True, None])

@@ -99,6 +99,23 @@ def test_windows_resume_is_bit_for_bit(tmp_path):
     assert (Path(cfg.out) / "coarse.safetensors").is_file()
 
 
+def test_windows_with_ema_write_the_average_and_the_raw_weights(tmp_path):
+    """Under ``ema`` the run folder's ``coarse.safetensors`` is the weights' moving average (what the run exports and
+    validates) and ``coarse_raw.safetensors`` the trained weights; without it there is no raw file."""
+    from safetensors.torch import load_file
+
+    from loco.training.vha import train_vha
+
+    trainer = train_vha(_tiny(tmp_path / "a", steps=3, ema=0.5))
+    out = Path(trainer.config.out)
+    average, raw = load_file(str(out / "coarse.safetensors")), load_file(str(out / "coarse_raw.safetensors"))
+    assert all(torch.equal(average[k], v) for k, v in trainer.ema.state_dict().items())
+    assert all(torch.equal(raw[k], v) for k, v in trainer.model.state_dict().items())
+    assert any(not torch.equal(average[k], raw[k]) for k in raw)
+    plain = train_vha(_tiny(tmp_path / "b", steps=3))
+    assert not (Path(plain.config.out) / "coarse_raw.safetensors").exists()
+
+
 def test_build_coarse_rejects_a_version_mismatch(tmp_path):
     model = CoarseVHA(3)
     model.save(tmp_path / "v3.safetensors")

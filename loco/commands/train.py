@@ -63,6 +63,12 @@ def _common(p: argparse.ArgumentParser, defaults: TrainConfig) -> None:
     p.add_argument("--ckpt-minutes", type=float, default=defaults.ckpt_minutes)
     p.add_argument("--ckpt-every", type=int, default=defaults.ckpt_every)
     p.add_argument("--grad-clip", type=float, default=defaults.grad_clip)
+    p.add_argument(
+        "--ema",
+        type=float,
+        default=defaults.ema,
+        help="export and validate a moving average of the weights with this decay, e.g. 0.999 (0 = off)",
+    )
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels (bit-for-bit resume)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar (logs still go to log.jsonl)")
     p.add_argument("--export", default=None, metavar="DIR", help="write the final weights here (default OUT/model)")
@@ -262,7 +268,7 @@ def run(args: argparse.Namespace) -> int:
         trainer = train_refiner(config, resume=resume)
     if not trainer.dist.main:
         return _finish(trainer)
-    model = trainer.model
+    model = trainer.final_model  # the weights' moving average under --ema
     if hasattr(model, "to_vha"):  # the windows recipe trains a CoarseVHA: export the VHA it equals
         model = model.to_vha()
     export = Path(args.export) if args.export else Path(config.out) / "model"

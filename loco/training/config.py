@@ -43,6 +43,10 @@ class TrainConfig:
             gradients depend on buffer alignment, so two runs can differ in the last bit), deterministic cuDNN and
             ``torch.use_deterministic_algorithms`` on GPU. Needed for a bit-for-bit ``--resume`` of convolutional
             networks; slower.
+        ema: decay of an exponential moving average of the weights (0 = none; 0.999 averages over about the last
+            1,000 steps). It starts at the run's initial weights, is updated after every optimiser step
+            (``ema * average + (1 - ema) * weights``), is saved in checkpoints, and is what validation scores (the
+            raw weights' scores are logged beside it as ``val_raw``) and what the run exports.
     """
 
     out: str = "runs/run"
@@ -64,6 +68,7 @@ class TrainConfig:
     grad_clip: float = 0.0
     progress: bool = True
     deterministic: bool = False
+    ema: float = 0.0
 
     kind = "base"
 
@@ -76,6 +81,7 @@ class TrainConfig:
     _reals: ClassVar[dict] = {
         "lr": (0.0, math.inf, "open"), "decay_from": (0.0, 1.0), "min_lr_ratio": (0.0, 1.0),
         "weight_decay": (0.0, math.inf), "ckpt_minutes": (0.0, math.inf), "grad_clip": (0.0, math.inf),
+        "ema": (0.0, 1.0),
     }  # fmt: skip
     _bools: ClassVar[tuple] = ("progress", "deterministic")
     _choices: ClassVar[dict] = {"amp": ("none", "bf16")}
@@ -110,6 +116,8 @@ class TrainConfig:
             setattr(self, name, check_choice(name, getattr(self, name), valid))  # np.int64(2) -> 2
         for name in sizes:
             setattr(self, name, check_shape(name, getattr(self, name), 1))
+        if self.ema >= 1.0:
+            raise ValueError(f"ema must be in [0, 1) (1 would never leave the initial weights), got {self.ema!r}")
 
     def to_dict(self) -> dict:
         d = asdict(self)

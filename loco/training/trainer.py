@@ -14,6 +14,7 @@ model in ``DistributedDataParallel`` and only rank 0 writes checkpoints and logs
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import os
@@ -129,8 +130,10 @@ def _set_rng_states(states: dict) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def save_checkpoint(path: str | Path, *, model, optimizer, config: TrainConfig, state: TrainState, extra=None) -> Path:
-    """Write a resumable checkpoint atomically (``path.tmp`` then rename)."""
+def save_checkpoint(
+    path: str | Path, *, model, optimizer, config: TrainConfig, state: TrainState, extra=None, ema=None
+) -> Path:
+    """Write a resumable checkpoint atomically (``path.tmp`` then rename); ``ema`` is the weights' moving average."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -145,6 +148,8 @@ def save_checkpoint(path: str | Path, *, model, optimizer, config: TrainConfig, 
         "rng": _rng_states(),
         "extra": extra or {},
     }
+    if ema is not None:
+        payload["ema"] = ema.state_dict()
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(payload, tmp)
     os.replace(tmp, path)
@@ -221,7 +226,12 @@ class Trainer:
         parameters: the parameters to optimise (default all of ``model``'s that require grad), or param groups
             (dicts with ``"params"`` and an optional ``"lr_scale"``: the group's learning rate is the schedule's times
             it).
-        on_checkpoint: optional ``(model, step) -> None`` called on rank 0 after each checkpoint (e.g. export).
+        on_checkpoint: optional ``(model, step) -> None`` called on rank 0 after each checkpoint (e.g. export), with
+            :attr:`final_model`.
+
+    With ``config.ema > 0`` the trainer keeps :attr:`ema`, a moving average of ``model``'s weights (a copy of the
+    module, updated after every optimiser step); validation scores it, checkpoints carry it, and :attr:`final_model`
+    (what a run exports) is it.
     """
 
     def __init__(
@@ -249,6 +259,7 @@ class Trainer:
             )
         seed_everything(config.seed + self.dist.rank)
         self.model = model.to(self.device)
+        self.ema = copy.deepcopy(self.model).requires_grad_(False) if config.ema > 0 else None
         self.batch_fn, self.loss_fn, self.validate, self.on_checkpoint = batch_fn, loss_fn, validate, on_checkpoint
         params = list(parameters if parameters is not None else model.parameters())
         if params and isinstance(params[0], dict):
@@ -264,10 +275,26 @@ class Trainer:
     def ddp_model(self):
         return self._ddp if self.dist.enabled else self.model
 
+    @property
+    def final_model(self) -> torch.nn.Module:
+        """What the run exports: the weights' moving average when ``config.ema > 0``, else the trained model."""
+        return self.ema if self.ema is not None else self.model
+
+    def _update_ema(self) -> None:
+        decay = self.config.ema
+        with torch.no_grad():
+            for avg, p in zip(self.ema.parameters(), self.model.parameters(), strict=True):
+                avg.lerp_(p.detach(), 1.0 - decay)
+            for avg, b in zip(self.ema.buffers(), self.model.buffers(), strict=True):
+                avg.copy_(b)
+
     def resume(self, path: str | Path) -> None:
         """Restore model, optimiser, step and RNG states from a checkpoint."""
         ckpt = load_checkpoint(path)
         self.model.load_state_dict(ckpt["model"])
+        if self.ema is not None:
+            # a checkpoint of a run without an average (or an older one) starts the average at its weights
+            self.ema.load_state_dict(ckpt.get("ema", ckpt["model"]))
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.state = TrainState(ckpt["step"], ckpt.get("elapsed_s", 0.0))
         if self.dist.main:
@@ -284,9 +311,10 @@ class Trainer:
             optimizer=self.optimizer,
             config=self.config,
             state=self.state,
+            ema=self.ema,
         )
         if self.on_checkpoint is not None:
-            self.on_checkpoint(self.model, self.state.step)
+            self.on_checkpoint(self.final_model, self.state.step)
         return path
 
     def _log(self, record: dict) -> None:
@@ -304,12 +332,16 @@ class Trainer:
     def run_validation(self) -> dict:
         if self.validate is None or not self.dist.main:
             return {}
-        self.model.eval()
-        with torch.no_grad():
-            result = self.validate(self.model, self.state.step)
-        self.model.train()
-        self._log({"step": self.state.step, "val": result})
-        return result
+        record = {"step": self.state.step}
+        for key, model in (("val", self.final_model), ("val_raw", self.model if self.ema is not None else None)):
+            if model is None:
+                continue
+            model.eval()
+            with torch.no_grad():
+                record[key] = self.validate(model, self.state.step)
+            model.train()
+        self._log(record)
+        return record["val"]
 
     def fit(self, stop_at: int | None = None) -> TrainState:
         """Train from the current step to ``config.steps`` (or ``stop_at``), checkpointing as configured."""
@@ -378,6 +410,8 @@ class Trainer:
                     )
                 grad_max = max(grad_max, norm)
                 self.optimizer.step()
+                if self.ema is not None:
+                    self._update_ema()
                 self.state.step += 1
                 self.state.elapsed_s += time.monotonic() - t0
                 loss_sum += loss_value

@@ -509,7 +509,8 @@ def evaluate_coarse(
 
 def train_vha_windows(config: VHAConfig, resume: str | None = None, stop_at: int | None = None) -> Trainer:
     """Train with the windows recipe; returns the :class:`Trainer` (its ``model`` is a :class:`CoarseVHA`; the
-    run folder also gets ``coarse.safetensors`` at every checkpoint)."""
+    run folder also gets ``coarse.safetensors`` at every checkpoint: the weights' moving average under ``ema``, with
+    the raw weights beside it as ``coarse_raw.safetensors``)."""
     if config.freeze_code and not config.init:
         raise ValueError("freeze_code keeps the code of an init: set init to the VHA whose code is to stay")
     if config.freeze_code and config.fuser_init:
@@ -571,6 +572,8 @@ def train_vha_windows(config: VHAConfig, resume: str | None = None, stop_at: int
 
     def on_checkpoint(net, step):
         net.save(out / "coarse.safetensors", {"step": step})
+        if trainer.ema is not None:
+            trainer.model.save(out / "coarse_raw.safetensors", {"step": step})
 
     params = None
     scaled = []  # (parameters, lr scale) groups besides the rest
