@@ -66,8 +66,9 @@ if init.suffix == ".safetensors" and init.resolve().parent == dest.resolve():
     if prior.is_file():
         # that bundle may already list these runs (an earlier bundle of one of them): keep its stages before them
         before = json.loads(prior.read_text())["metadata"].get("stages", [])
-        ours = {st["run"] for st in stages}
-        cut = next((i for i, st in enumerate(before) if st["run"] in ours), len(before))
+        # a stage is its folder and its init: a folder name used twice (runs/v3X was) is two stages
+        ours = {(st["run"], st["init"]) for st in stages}
+        cut = next((i for i, st in enumerate(before) if (st["run"], st["init"]) in ours), len(before))
         stages = before[:cut] + stages
 coarse = load_coarse(run / "coarse.safetensors")
 if ckpt["step"] != ckpt["config"].steps:
