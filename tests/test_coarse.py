@@ -185,6 +185,26 @@ def test_widened_is_the_same_function(version):
             model.widened(bad)
     with pytest.raises(ValueError, match="first_pad"):
         model.widened(5, 2)
+    # the widened (and the untied) network keeps its source's dtype and runtime settings
+    double = _randomised(CoarseVHA(version, joints=2, depth_bins=64, first_pad=3, kernel=3), scale=0.2, seed=7).double()
+    double.bypass_fuser = True
+    for made in (double.widened(7), double.untie()):
+        assert all(p.dtype == torch.float64 for p in made.parameters()) and made.bypass_fuser
+
+
+def test_coarse_constructor_checks_its_arguments():
+    bad = [
+        (dict(untied="yes"), TypeError, "untied"),
+        (dict(untied=1), TypeError, "untied"),
+        (dict(kernel=4), ValueError, "kernel"),
+        (dict(kernel=5.0), TypeError, "kernel"),
+        (dict(first_pad=-1), ValueError, "first_pad"),
+        (dict(joints=0), ValueError, "joints"),
+        (dict(depth_bins=64.0), TypeError, "depth_bins"),
+    ]
+    for kw, error, name in bad:
+        with pytest.raises(error, match=name):
+            CoarseVHA(2, **({"depth_bins": 64} | kw))
 
 
 @pytest.mark.parametrize("version", [2, 3])

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from loco._checks import check_choice, check_int
+from loco._checks import check_bool, check_choice, check_int
 from loco.models import VHA
 from loco.models.vha import VHA_VERSIONS
 from loco.skeleton import NUM_JOINTS
@@ -133,7 +133,9 @@ class CoarseVHA(nn.Module):
     ) -> None:
         super().__init__()
         version = check_choice("version", version, tuple(sorted(VHA_VERSIONS)))
-        if kernel % 2 != 1 or kernel < 1:
+        joints, depth_bins = check_int("joints", joints, 1), check_int("depth_bins", depth_bins, 1)
+        first_pad, kernel = check_int("first_pad", first_pad, 0), check_int("kernel", kernel, 1)
+        if kernel % 2 != 1:
             raise ValueError(f"kernel must be a positive odd int, got {kernel}")
         dv, st = VHA_VERSIONS[version]["divisors"], VHA_VERSIONS[version]["strides"]
         self.version, self.joints, self.depth_bins = version, joints, depth_bins
@@ -154,7 +156,7 @@ class CoarseVHA(nn.Module):
         }
         self.weights = nn.ParameterDict({n: nn.Parameter(torch.zeros(*s, 5, 5)) for n, s in shapes.items()})
         self.biases = nn.ParameterDict({n: nn.Parameter(torch.zeros(s[0])) for n, s in shapes.items()})
-        self.untied = bool(untied)
+        self.untied = check_bool("untied", untied)
         if self.untied:
             P = self.P
             self.position_weights = nn.ParameterDict(
@@ -256,9 +258,10 @@ class CoarseVHA(nn.Module):
 
     def _sibling(self, out: CoarseVHA) -> CoarseVHA:
         """``out`` (built from this network by :meth:`widened` or :meth:`untie`) with this one's activation slopes,
-        fuser bypass and device."""
+        fuser bypass, device and dtype."""
         out.hidden_slope, out.output_slope, out.bypass_fuser = self.hidden_slope, self.output_slope, self.bypass_fuser
-        return out.to(next(self.parameters()).device)
+        like = next(self.parameters())
+        return out.to(device=like.device, dtype=like.dtype)
 
     def save(self, path: str | Path, metadata: dict | None = None) -> None:
         import json
