@@ -197,16 +197,7 @@ class WindowSampler:
         gh, gw = size or self.size(small)
         h, w = self.crop
         pw = self.config.window_depth
-        if self.config.exact_borders:
-            # windows overhang the frame by up to half a crop (the network runs on their part inside it), aligned
-            # to the VHA stride so that part is laid out as on the whole frame; random ones anywhere in that range
-            s = self.stride
-            ov_h, ov_w = (h // 2) // s * s, (w // 2) // s * s
-        else:
-            # windows may overhang the frame border by the loss margin only; random ones lie inside the frame
-            ov_h = ov_w = self.config.margin
-        lo_v, hi_v = -ov_h, max(-ov_h, gh - h + ov_h)
-        lo_u, hi_u = -ov_w, max(-ov_w, gw - w + ov_w)
+        (lo_v, hi_v), (lo_u, hi_u) = self._start_range((gh, gw))
         if self.config.exact_borders:
             rand_v, rand_u = (lo_v, hi_v), (lo_u, hi_u)
         else:
@@ -223,7 +214,27 @@ class WindowSampler:
             else:
                 d0 = int(rng.integers(0, self.P - pw + 1))
             v0, u0 = int(rng.integers(rand_v[0], rand_v[1] + 1)), int(rng.integers(rand_u[0], rand_u[1] + 1))
-        d0 = int(np.clip(d0, 0, self.P - pw))
+        return self.placed(d0, v0, u0, (gh, gw))
+
+    def _start_range(self, size: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+        """The first row's and first column's ``(lowest, highest)`` in a frame whose grid is ``size``."""
+        (gh, gw), (h, w) = size, self.crop
+        if self.config.exact_borders:
+            # windows overhang the frame by up to half a crop (the network runs on their part inside it), aligned
+            # to the VHA stride so that part is laid out as on the whole frame; random ones anywhere in that range
+            s = self.stride
+            ov_h, ov_w = (h // 2) // s * s, (w // 2) // s * s
+        else:
+            # windows may overhang the frame border by the loss margin only; random ones lie inside the frame
+            ov_h = ov_w = self.config.margin
+        return (-ov_h, max(-ov_h, gh - h + ov_h)), (-ov_w, max(-ov_w, gw - w + ov_w))
+
+    def placed(self, d0: int, v0: int, u0: int, size: tuple[int, int]) -> tuple[int, int, int]:
+        """A window wanted at first code position ``d0``, row ``v0`` and column ``u0`` as :meth:`window` places it in
+        a frame whose grid is ``size``: moved inside the range windows may take (and aligned to the VHA stride with
+        ``exact_borders``); returns its first bin, row and column."""
+        (lo_v, hi_v), (lo_u, hi_u) = self._start_range(size)
+        d0 = int(np.clip(d0, 0, self.P - self.config.window_depth))
         v0, u0 = int(np.clip(v0, lo_v, hi_v)), int(np.clip(u0, lo_u, hi_u))
         if self.config.exact_borders:
             v0, u0 = v0 // self.stride * self.stride, u0 // self.stride * self.stride

@@ -32,7 +32,7 @@ margin = int(sys.argv[5]) if len(sys.argv) > 5 else 6
 seed = int(sys.argv[6]) if len(sys.argv) > 6 else 10_000
 model = load_coarse(ckpt).eval()
 model.hidden_slope = model.output_slope = 0.0
-S, P, st = model.S, model.P, model.stride
+S, P = model.S, model.P
 # training's own window geometry: the part inside the frame (box) and the voxels the loss scores (_valid_box)
 sampler = WindowSampler(
     VHAConfig(crop=(crop, crop), window_depth=pw, margin=margin, depth_margin=DEPTH_MARGIN, image_size=(1080, 1920)),
@@ -71,9 +71,7 @@ with torch.no_grad():
             rows = tg[k0 : k0 + 16]
             wins, boxes, origin = [], [], []
             for _, d, v, u in rows:  # the window training places on this joint, without its random offset
-                d0 = int(np.clip(round(d / S - pw / 2), 0, P - pw)) * S
-                v0 = int(np.clip(int(round(v - crop / 2)) // st * st, -(crop // 2) // st * st, gh - crop // 2))
-                u0 = int(np.clip(int(round(u - crop / 2)) // st * st, -(crop // 2) // st * st, gw - crop // 2))
+                d0, v0, u0 = sampler.placed(round(d / S - pw / 2), round(v - crop / 2), round(u - crop / 2), (gh, gw))
                 wins.append(pad[0, :, d0 : d0 + pw * S, v0 + crop : v0 + 2 * crop, u0 + crop : u0 + 2 * crop])
                 boxes.append(sampler.box(v0, u0, 0, (gh, gw)))
                 origin.append((d0, v0, u0))
